@@ -135,6 +135,15 @@ class TextEnv(gym.Env[str, str]):
         """The next correct action from the current state, or None when there is none."""
         raise NotImplementedError
 
+    def expert_plan(self) -> list[str] | None:
+        """The expert's remaining actions from the current state, or None if unknown.
+
+        Used for TCOD b2f replay lengths and "remaining plan" teacher hints. Envs whose
+        expert only knows the next action leave this as None; callers then replay the
+        expert step by step on a fresh env with the same seed and options.
+        """
+        return None
+
     # --- gymnasium API ----------------------------------------------------------------
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
