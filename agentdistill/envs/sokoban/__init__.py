@@ -1,0 +1,19 @@
+"""Sokoban: procedurally generated rooms (reverse play), exact solver, text env."""
+
+from agentdistill.envs.sokoban.env import SokobanEnv, parse_action
+from agentdistill.envs.sokoban.generator import GeneratedRoom, generate_room
+from agentdistill.envs.sokoban.level import ACTIONS, LEGEND, Level
+from agentdistill.envs.sokoban.solver import live_squares, reverse_distances, solve
+
+__all__ = [
+    "ACTIONS",
+    "LEGEND",
+    "GeneratedRoom",
+    "Level",
+    "SokobanEnv",
+    "generate_room",
+    "live_squares",
+    "parse_action",
+    "reverse_distances",
+    "solve",
+]

@@ -1,0 +1,249 @@
+"""Sokoban as a text environment (our own implementation, no gym-sokoban).
+
+Observation: a feedback line after each step (none at reset), a blank line, then the
+room, one row per line, cells separated by single spaces::
+
+    # # # # # #
+    # _ _ . _ #
+    # _ $ # _ #
+    # @ _ _ _ #
+    # # # # # #
+
+Legend: ``#`` wall, ``_`` floor, ``.`` target, ``$`` box, ``*`` box on a target, ``@``
+you, ``+`` you on a target (XSB symbols, with ``_`` for floor so every cell is one
+token). ``info["task"]`` states the goal, the legend and the actions.
+
+Actions: ``up``, ``down``, ``left``, ``right``; case-insensitive, surrounding whitespace,
+quotes and a trailing ``.`` ignored, and an optional leading ``move``/``push``/``go``
+(``"Move Up"`` works). Anything else is ``action_valid=False``: the room is unchanged
+and the step costs the usual -0.1. Walking into a wall, or pushing a box into a wall or
+another box, IS a valid action that does nothing (the agent chose a real move; the rules
+stopped it).
+
+Reward (as in the classic gym-sokoban env): -0.1 per step, +1 when a push puts a box on
+a target, -1 when a push takes one off, +10 more when every box is on a target. The
+episode terminates when the room is solved (``won``). ``score`` is the fraction of boxes
+on targets (1.0 exactly when won).
+
+Rooms come from :func:`~agentdistill.envs.sokoban.generator.generate_room` seeded by
+``self.np_random`` (``reset(seed=s)`` reproduces a room byte for byte); every room is
+solvable within ``max_solution_steps`` moves, which defaults to the registered
+``max_episode_steps`` (so the expert always wins before truncation). The ``split``
+option does not change generation: use disjoint seed ranges for train and evaluation.
+``options={"task": "<XSB text>"}`` loads a hand-made level instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from agentdistill.envs.core import StepResult, TaskState, TextEnv
+from agentdistill.envs.sokoban.generator import generate_room
+from agentdistill.envs.sokoban.level import ACTIONS, LEGEND, Level, State
+from agentdistill.envs.sokoban.solver import solve
+
+STEP_PENALTY = -0.1
+BOX_ON_TARGET_REWARD = 1.0
+BOX_OFF_TARGET_PENALTY = -1.0
+SOLVED_REWARD = 10.0
+
+_ACTION_RE = re.compile(r"^(?:(?:move|push|go)\s+)?(up|down|left|right)$")
+_STRIP_CHARS = " \t\r\n\"'`.!"
+_VALID_HINT = "Valid actions: up, down, left, right."
+
+
+def parse_action(text: str) -> str | None:
+    """Map a (normalized, non-empty) action string to one of ``ACTIONS`` or None."""
+    if len(text) > 64:
+        return None
+    m = _ACTION_RE.match(" ".join(text.strip(_STRIP_CHARS).lower().split()))
+    return m.group(1) if m else None
+
+
+class SokobanEnv(TextEnv):
+    """Push every box onto a target (see the module docstring for text, actions, reward).
+
+    Args:
+        dim_room: (height, width) including the outer wall ring.
+        num_boxes: boxes (= targets) per room.
+        max_solution_steps: upper bound on the optimal solution length of generated rooms;
+            None uses the spec's ``max_episode_steps`` when made through ``gym.make``,
+            else 15 per box.
+        min_solution_steps: lower bound on the optimal solution length (>= 1, so a room
+            is never already solved).
+        render_mode: None or "ansi" (returns the current observation).
+    """
+
+    def __init__(
+        self,
+        dim_room: tuple[int, int] = (6, 6),
+        num_boxes: int = 1,
+        max_solution_steps: int | None = None,
+        min_solution_steps: int = 1,
+        render_mode: str | None = None,
+    ):
+        super().__init__(render_mode=render_mode)
+        height, width = (int(x) for x in dim_room)
+        if height < 4 or width < 4:
+            raise ValueError(f"dim_room must be at least (4, 4), got {dim_room}")
+        if num_boxes < 1 or num_boxes > (height - 2) * (width - 2) // 3:
+            raise ValueError(f"num_boxes={num_boxes} does not fit a {height}x{width} room")
+        if max_solution_steps is not None and max_solution_steps < min_solution_steps:
+            raise ValueError("max_solution_steps must be >= min_solution_steps")
+        if min_solution_steps < 1:
+            raise ValueError("min_solution_steps must be >= 1 (a room is never pre-solved)")
+        self.dim_room = (height, width)
+        self.num_boxes = int(num_boxes)
+        self.max_solution_steps = max_solution_steps
+        self.min_solution_steps = int(min_solution_steps)
+        self._level: Level | None = None
+        self._plans: dict[State, tuple[str, ...] | None] = {}
+
+    # --- generation -------------------------------------------------------------------
+    def solution_step_budget(self) -> int:
+        """The bound on optimal solution length used when generating rooms."""
+        if self.max_solution_steps is not None:
+            return int(self.max_solution_steps)
+        spec_limit = getattr(self.spec, "max_episode_steps", None) if self.spec else None
+        if spec_limit:
+            return max(int(spec_limit), self.min_solution_steps)
+        return 15 * self.num_boxes
+
+    def _reset_task(self, options: dict[str, Any]) -> TaskState:
+        self._plans = {}
+        custom = options.get("task")
+        if custom is not None:
+            if not isinstance(custom, str):
+                raise TypeError("options['task'] must be a level in XSB text")
+            level = Level.from_text(custom)
+            source = "custom"
+        else:
+            room = generate_room(
+                self.np_random,
+                self.dim_room,
+                self.num_boxes,
+                max_steps=self.solution_step_budget(),
+                min_steps=self.min_solution_steps,
+            )
+            level = room.level
+            self._plans[level.state] = room.solution
+            source = "generated"
+        self._level = level
+        digest = hashlib.sha1(level.to_xsb().encode()).hexdigest()[:12]
+        height, width = level.height, level.width
+        n = len(level.boxes)
+        task_id = f"sokoban-{height}x{width}-b{n}-{digest}"
+        plan = self.expert_plan()
+        extra = {
+            "task_type": "sokoban",
+            "level_source": source,
+            "optimal_solution_length": None if plan is None else len(plan),
+            "boxes_on_target": level.boxes_on_targets,
+            "num_boxes": n,
+        }
+        return TaskState(observation=level.render(), task=self._task_text(n), task_id=task_id, extra=extra)
+
+    @staticmethod
+    def _task_text(num_boxes: int) -> str:
+        legend = ", ".join(f"{k} {v}" for k, v in LEGEND.items())
+        what = "the box onto the target" if num_boxes == 1 else f"all {num_boxes} boxes onto targets"
+        return (
+            f"Sokoban: push {what}. You can only push a box (never pull it), one at a time, "
+            f"by walking into it; a box cannot be pushed into a wall or another box. "
+            f"Legend: {legend}. Rows are lines, cells are separated by spaces, row 1 is the "
+            f"top. Actions: up, down, left, right (one per turn)."
+        )
+
+    # --- stepping ---------------------------------------------------------------------
+    @property
+    def invalid_action_feedback(self) -> str:  # type: ignore[override]
+        """Feedback for unreadable actions, keeping the room visible."""
+        room = self._level.render() if self._level is not None else ""
+        return f"Invalid action. {_VALID_HINT}\n\n{room}"
+
+    def _invalid_reward(self) -> float:
+        return STEP_PENALTY
+
+    def _status(self, level: Level) -> tuple[bool, float]:
+        on = level.boxes_on_targets
+        return on == len(level.boxes), on / len(level.boxes)
+
+    def _step_action(self, action: str) -> StepResult:
+        assert self._level is not None
+        level = self._level
+        won, score = self._status(level)
+        move = parse_action(action)
+        if move is None:
+            return StepResult(
+                observation=self.invalid_action_feedback, reward=STEP_PENALTY,
+                terminated=won, action_valid=False, won=won, score=score,
+                extra=self._extra(level),
+            )
+        new, pushed = level.move(move)
+        before, after = level.boxes_on_targets, new.boxes_on_targets
+        reward = STEP_PENALTY
+        if after > before:
+            reward += BOX_ON_TARGET_REWARD * (after - before)
+        elif after < before:
+            reward += BOX_OFF_TARGET_PENALTY * (before - after)
+        new_won, new_score = self._status(new)
+        if new_won and not won:
+            reward += SOLVED_REWARD
+        self._level = new
+        return StepResult(
+            observation=f"{self._feedback(move, level, new, pushed)}\n\n{new.render()}",
+            reward=reward, terminated=new_won, action_valid=True, won=new_won, score=new_score,
+            extra=self._extra(new),
+        )
+
+    @staticmethod
+    def _feedback(move: str, old: Level, new: Level, pushed: bool) -> str:
+        if new is old:
+            return f"You tried to move {move} but something blocks the way; nothing changed."
+        if not pushed:
+            return f"You moved {move}."
+        before, after = old.boxes_on_targets, new.boxes_on_targets
+        if new.solved:
+            return f"You pushed a box {move} onto a target. All boxes are on targets: solved!"
+        if after > before:
+            return f"You pushed a box {move} onto a target."
+        if after < before:
+            return f"You pushed a box {move}, off its target."
+        return f"You pushed a box {move}."
+
+    def _extra(self, level: Level) -> dict[str, Any]:
+        return {"task_type": "sokoban", "boxes_on_target": level.boxes_on_targets,
+                "num_boxes": len(level.boxes)}
+
+    # --- expert -----------------------------------------------------------------------
+    def admissible_actions(self) -> list[str]:
+        return list(ACTIONS)
+
+    def expert_plan(self) -> list[str] | None:
+        """Remaining move-optimal plan from the current state ([] if solved, None if the
+        room can no longer be solved, e.g. a box was pushed into a corner)."""
+        if self._level is None:
+            return None
+        state = self._level.state
+        if state not in self._plans:
+            plan = solve(self._level)
+            self._plans[state] = None if plan is None else tuple(plan)
+        plan = self._plans[state]
+        if plan is None:
+            return None
+        if plan:  # cache the successor so that following the plan costs no search
+            nxt = self._level.move(plan[0])[0].state
+            self._plans.setdefault(nxt, plan[1:])
+        return list(plan)
+
+    def expert_action(self) -> str | None:
+        """First action of the optimal plan; None when solved or unsolvable."""
+        plan = self.expert_plan()
+        return plan[0] if plan else None
+
+    @property
+    def level(self) -> Level | None:
+        """The current position (read-only value object)."""
+        return self._level
