@@ -14,8 +14,8 @@ NAMESPACE = "agentdistill"
 
 #: id -> (entry point, max_episode_steps, default kwargs)
 ENV_SPECS: dict[str, tuple[str, int, dict]] = {
-    "Sokoban-v0": ("agentdistill.envs.sokoban.env:SokobanEnv", 15, {"dim_room": (6, 6), "num_boxes": 1}),
-    "Sokoban-Hard-v0": ("agentdistill.envs.sokoban.env:SokobanEnv", 30, {"dim_room": (8, 8), "num_boxes": 2}),
+    "Sokoban-v0": ("agentdistill.envs.sokoban.env:SokobanEnv", 15, {"dim_room": (6, 6), "num_boxes": 1, "max_solution_steps": 15}),
+    "Sokoban-Hard-v0": ("agentdistill.envs.sokoban.env:SokobanEnv", 30, {"dim_room": (8, 8), "num_boxes": 2, "max_solution_steps": 30}),
     "ALFWorld-v0": ("agentdistill.envs.alfworld.env:ALFWorldEnv", 50, {}),
     "ScienceWorld-v0": ("agentdistill.envs.scienceworld.env:ScienceWorldEnv", 30, {}),
     "WebShop-v0": ("agentdistill.envs.webshop.env:WebShopEnv", 15, {}),

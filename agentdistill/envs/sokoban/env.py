@@ -27,8 +27,9 @@ on targets (1.0 exactly when won).
 
 Rooms come from :func:`~agentdistill.envs.sokoban.generator.generate_room` seeded by
 ``self.np_random`` (``reset(seed=s)`` reproduces a room byte for byte); every room is
-solvable within ``max_solution_steps`` moves, which defaults to the registered
-``max_episode_steps`` (so the expert always wins before truncation). The ``split``
+solvable within ``max_solution_steps`` moves; the registered ids set it equal to their
+``max_episode_steps`` so the expert always wins before truncation (if you shorten
+``max_episode_steps`` in ``gym.make``, pass a matching ``max_solution_steps``). The ``split``
 option does not change generation: use disjoint seed ranges for train and evaluation.
 ``options={"task": "<XSB text>"}`` loads a hand-made level instead.
 """
@@ -68,9 +69,8 @@ class SokobanEnv(TextEnv):
     Args:
         dim_room: (height, width) including the outer wall ring.
         num_boxes: boxes (= targets) per room.
-        max_solution_steps: upper bound on the optimal solution length of generated rooms;
-            None uses the spec's ``max_episode_steps`` when made through ``gym.make``,
-            else 15 per box.
+        max_solution_steps: upper bound on the optimal solution length (in moves) of
+            generated rooms; None means 15 per box.
         min_solution_steps: lower bound on the optimal solution length (>= 1, so a room
             is never already solved).
         render_mode: None or "ansi" (returns the current observation).
@@ -106,10 +106,7 @@ class SokobanEnv(TextEnv):
         """The bound on optimal solution length used when generating rooms."""
         if self.max_solution_steps is not None:
             return int(self.max_solution_steps)
-        spec_limit = getattr(self.spec, "max_episode_steps", None) if self.spec else None
-        if spec_limit:
-            return max(int(spec_limit), self.min_solution_steps)
-        return 15 * self.num_boxes
+        return max(15 * self.num_boxes, self.min_solution_steps)
 
     def _reset_task(self, options: dict[str, Any]) -> TaskState:
         self._plans = {}
@@ -143,12 +140,16 @@ class SokobanEnv(TextEnv):
             "boxes_on_target": level.boxes_on_targets,
             "num_boxes": n,
         }
-        return TaskState(observation=level.render(), task=self._task_text(n), task_id=task_id, extra=extra)
+        return TaskState(
+            observation=level.render(), task=self._task_text(n), task_id=task_id, extra=extra
+        )
 
     @staticmethod
     def _task_text(num_boxes: int) -> str:
         legend = ", ".join(f"{k} {v}" for k, v in LEGEND.items())
-        what = "the box onto the target" if num_boxes == 1 else f"all {num_boxes} boxes onto targets"
+        what = (
+            "the box onto the target" if num_boxes == 1 else f"all {num_boxes} boxes onto targets"
+        )
         return (
             f"Sokoban: push {what}. You can only push a box (never pull it), one at a time, "
             f"by walking into it; a box cannot be pushed into a wall or another box. "
@@ -177,8 +178,12 @@ class SokobanEnv(TextEnv):
         move = parse_action(action)
         if move is None:
             return StepResult(
-                observation=self.invalid_action_feedback, reward=STEP_PENALTY,
-                terminated=won, action_valid=False, won=won, score=score,
+                observation=self.invalid_action_feedback,
+                reward=STEP_PENALTY,
+                terminated=won,
+                action_valid=False,
+                won=won,
+                score=score,
                 extra=self._extra(level),
             )
         new, pushed = level.move(move)
@@ -194,7 +199,11 @@ class SokobanEnv(TextEnv):
         self._level = new
         return StepResult(
             observation=f"{self._feedback(move, level, new, pushed)}\n\n{new.render()}",
-            reward=reward, terminated=new_won, action_valid=True, won=new_won, score=new_score,
+            reward=reward,
+            terminated=new_won,
+            action_valid=True,
+            won=new_won,
+            score=new_score,
             extra=self._extra(new),
         )
 
@@ -214,8 +223,11 @@ class SokobanEnv(TextEnv):
         return f"You pushed a box {move}."
 
     def _extra(self, level: Level) -> dict[str, Any]:
-        return {"task_type": "sokoban", "boxes_on_target": level.boxes_on_targets,
-                "num_boxes": len(level.boxes)}
+        return {
+            "task_type": "sokoban",
+            "boxes_on_target": level.boxes_on_targets,
+            "num_boxes": len(level.boxes),
+        }
 
     # --- expert -----------------------------------------------------------------------
     def admissible_actions(self) -> list[str]:

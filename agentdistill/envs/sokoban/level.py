@@ -79,7 +79,9 @@ class Level:
 
     def with_state(self, state: State) -> Level:
         player, boxes = state
-        return Level(self.height, self.width, self.walls, self.targets, tuple(sorted(boxes)), player)
+        return Level(
+            self.height, self.width, self.walls, self.targets, tuple(sorted(boxes)), player
+        )
 
     @property
     def boxes_on_targets(self) -> int:
@@ -121,7 +123,9 @@ class Level:
 
     def rows(self, floor: str = "_") -> list[str]:
         w = self.width
-        return ["".join(self._symbol(r * w + c, floor) for c in range(w)) for r in range(self.height)]
+        return [
+            "".join(self._symbol(r * w + c, floor) for c in range(w)) for r in range(self.height)
+        ]
 
     def render(self) -> str:
         """The agent view: one row per line, cells separated by single spaces, ``_`` floor."""
@@ -142,7 +146,9 @@ class Level:
         lines = [ln for ln in lines if ln.strip()]
         if not lines:
             raise ValueError("empty level text")
-        if all(len(ln) % 2 == 1 and all(ln[i] == " " for i in range(1, len(ln), 2)) for ln in lines):
+        if all(
+            len(ln) % 2 == 1 and all(ln[i] == " " for i in range(1, len(ln), 2)) for ln in lines
+        ):
             lines = [ln[::2] for ln in lines]  # agent view -> one char per cell
         height = len(lines) + 2
         width = max(len(ln) for ln in lines) + 2
@@ -166,7 +172,9 @@ class Level:
                     players.append(i)
         if len(players) != 1:
             raise ValueError(f"a level needs exactly one player, found {len(players)}")
-        level = cls(height, width, tuple(walls), tuple(sorted(targets)), tuple(sorted(boxes)), players[0])
+        level = cls(
+            height, width, tuple(walls), tuple(sorted(targets)), tuple(sorted(boxes)), players[0]
+        )
         return level.trimmed()
 
     def trimmed(self) -> Level:
@@ -184,6 +192,10 @@ class Level:
 
         walls = tuple(self.walls[(r + r0) * w + (c + c0)] for r in range(nh) for c in range(nw))
         return Level(
-            nh, nw, walls, tuple(sorted(map(remap, self.targets))),
-            tuple(sorted(map(remap, self.boxes))), remap(self.player),
+            nh,
+            nw,
+            walls,
+            tuple(sorted(map(remap, self.targets))),
+            tuple(sorted(map(remap, self.boxes))),
+            remap(self.player),
         )

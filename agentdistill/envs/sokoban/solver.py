@@ -39,7 +39,9 @@ def live_squares(walls: Sequence[bool], targets: Sequence[int], width: int) -> l
     return live
 
 
-def solve(level: Level, max_steps: int | None = None, max_states: int = 2_000_000) -> list[str] | None:
+def solve(
+    level: Level, max_steps: int | None = None, max_states: int = 2_000_000
+) -> list[str] | None:
     """Return a shortest action list solving ``level``, or None if there is none.
 
     ``max_steps`` bounds the search depth (None: unbounded, the state space is finite);
