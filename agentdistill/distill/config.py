@@ -1,0 +1,236 @@
+"""Trainer configuration: pydantic models, unknown keys rejected, readable errors.
+
+One YAML file describes a whole run (model, env, rollout, teacher, loss/method,
+curriculum, optimizer, evaluation). ``method`` selects the recipe and the fields below it
+tune it; every method runs through the same trainer loop:
+
+=============  =======================================================================
+method         what the trainer does
+=============  =======================================================================
+opd            OPD policy-gradient loss, A_t = c * (log pi_T - log pi_old)
+grpo           PPO-clip with GRPO group advantages (no teacher needed)
+grpo+opd       A_t = A_GRPO + c * (log pi_T - log pi_old)
+sod            grpo+opd with SOD per-turn weights on the OPD term
+tcod_f2b       opd, training rollouts truncated to ``curriculum.depth(step)`` student turns
+tcod_b2f       opd, the first ``replay_length(step, L_expert)`` expert actions replayed
+tcod_adaptive  opd with f2b depth advanced by the adaptive rule (curriculum.py)
+skill_sd       GRPO + lambda * importance-weighted sampled reverse KL, skills in the
+               teacher's context, teacher synced to the student (EMA / hard copy)
+=============  =======================================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+METHODS = ("opd", "grpo", "grpo+opd", "sod", "tcod_f2b", "tcod_b2f", "tcod_adaptive", "skill_sd")
+Method = Literal["opd", "grpo", "grpo+opd", "sod", "tcod_f2b", "tcod_b2f", "tcod_adaptive", "skill_sd"]
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be read or does not validate; the message lists why."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SeedRange(Strict):
+    """Seeds ``start, start+1, ..., start+count-1``."""
+
+    start: int = 0
+    count: int = Field(1, ge=1)
+
+    def seeds(self) -> list[int]:
+        return list(range(self.start, self.start + self.count))
+
+
+class LoraConfig(Strict):
+    r: int = Field(16, ge=1)
+    alpha: float = 32.0
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+class ModelConfig(Strict):
+    name: str = "smollm2"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = "auto"
+    lora: LoraConfig | None = None
+    # Tests only: a tiny random model with SmolLM2's tokenizer (agents.models.tiny_random_model).
+    tiny_random_seed: int | None = None
+
+
+class EnvConfig(Strict):
+    id: str = "agentdistill/Sokoban-v0"
+    kwargs: dict[str, Any] = {}
+    max_turns: int | None = Field(None, ge=1, description="None: the env's max_episode_steps")
+    history_k: int = Field(2, ge=0)
+    train_options: dict[str, Any] = {"split": "train"}
+    eval_options: dict[str, Any] = {"split": "test"}
+    train_seeds: SeedRange = SeedRange(start=100_000, count=100_000)
+
+
+class RolloutConfig(Strict):
+    tasks_per_step: int = Field(4, ge=1)
+    group_size: int = Field(2, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+    temperature: float = Field(1.0, gt=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class TeacherConfig(Strict):
+    source: Literal["self", "model"] = "self"
+    model: str | None = None
+    context: Literal["plain", "expert_action", "expert_plan", "skills"] = "expert_action"
+    sync: Literal["live", "frozen", "ema", "copy"] = "frozen"
+    ema_rate: float = Field(0.05, gt=0.0, le=1.0)
+    copy_every: int = Field(10, ge=1)
+    top_k: int = Field(0, ge=0)
+    batch_size: int = Field(8, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> TeacherConfig:
+        if self.source == "model" and not self.model:
+            raise ValueError("teacher.source='model' needs teacher.model (a path, HF id or 'smollm2')")
+        if self.source == "model" and self.sync != "frozen":
+            raise ValueError("a separate teacher model only supports teacher.sync='frozen'")
+        return self
+
+
+class LossConfig(Strict):
+    method: Method = "opd"
+    opd_coef: float = Field(1.0, ge=0.0)
+    clip_ratio: float = Field(0.2, gt=0.0)
+    reward: Literal["won", "score", "return"] = "won"
+    sod_eps: float = Field(1e-6, gt=0.0)
+    sod_delta: float = Field(0.2, ge=0.0)
+    sd_lambda: float = Field(1.0, ge=0.0)
+    sd_clip: float = Field(2.0, gt=0.0)
+
+
+class CurriculumConfig(Strict):
+    K: int = Field(6, ge=1)
+    horizon: int | None = Field(None, ge=1, description="None: env.max_turns")
+    window: int = Field(3, ge=1, description="adaptive: steps compared")
+
+
+class SkillsConfig(Strict):
+    bank_path: str | None = None
+    max_skills: int = Field(64, ge=1)
+    top_k: int = Field(2, ge=1)
+    summarizer: Literal["student", "extractive"] = "extractive"
+
+
+class OptimConfig(Strict):
+    lr: float = Field(1e-5, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float | None = Field(1.0, gt=0.0)
+    micro_batch_size: int = Field(4, ge=1)
+
+
+class EvalConfig(Strict):
+    seeds: list[int] | SeedRange = SeedRange(start=0, count=64)
+    every: int = Field(0, ge=0, description="0: only before and after training")
+    before: bool = True
+    after: bool = True
+    temperature: float = Field(0.0, ge=0.0)
+    max_new_tokens: int | None = Field(None, ge=1)
+    measure_kl: bool = True
+    teacher_policy: bool = False
+
+    def seed_list(self) -> list[int]:
+        return self.seeds.seeds() if isinstance(self.seeds, SeedRange) else list(self.seeds)
+
+
+class LogConfig(Strict):
+    tensorboard: bool = True
+    plots: bool = True
+    progress: bool = True
+
+
+class TrainConfig(Strict):
+    """A whole run; see the module docstring for ``loss.method``."""
+
+    seed: int = 0
+    output_dir: str = "runs/train"
+    steps: int = Field(10, ge=0)
+    checkpoint_every: int = Field(0, ge=0, description="0: only at the end")
+    model: ModelConfig = ModelConfig()
+    env: EnvConfig = EnvConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    loss: LossConfig = LossConfig()
+    curriculum: CurriculumConfig = CurriculumConfig()
+    skills: SkillsConfig = SkillsConfig()
+    optim: OptimConfig = OptimConfig()
+    eval: EvalConfig = EvalConfig()
+    log: LogConfig = LogConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        m = self.loss.method
+        if m in ("grpo", "grpo+opd", "sod", "skill_sd") and self.rollout.group_size < 2:
+            raise ValueError(f"loss.method={m!r} needs rollout.group_size >= 2 (GRPO groups)")
+        if m == "skill_sd" and self.teacher.context != "skills":
+            raise ValueError("loss.method='skill_sd' needs teacher.context='skills'")
+        if self.teacher.context == "skills" and m != "skill_sd":
+            raise ValueError("teacher.context='skills' is only used by loss.method='skill_sd'")
+        if m == "skill_sd" and self.teacher.source != "self":
+            raise ValueError("loss.method='skill_sd' is self-distillation: teacher.source='self'")
+        return self
+
+    @property
+    def uses_teacher(self) -> bool:
+        return self.loss.method != "grpo"
+
+    @property
+    def uses_grpo(self) -> bool:
+        return self.loss.method in ("grpo", "grpo+opd", "sod", "skill_sd")
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not a config field; check the spelling)"
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any] | None, source: str = "config") -> TrainConfig:
+    """Validate a config mapping; raises :class:`ConfigError` listing every problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{source} is not a valid train config:\n{_format_errors(err)}") from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read and validate a YAML config file (``overrides`` are merged on top, dotted keys)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no config file at {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    data = data if data is not None else {}
+    for key, value in (overrides or {}).items():
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return parse_config(data, source=str(path))
