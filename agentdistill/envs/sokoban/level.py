@@ -18,6 +18,7 @@ Two text formats exist:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 #: Actions in the fixed order used everywhere (solver tie-breaks, expert, docs).
 ACTIONS: tuple[str, ...] = ("up", "down", "left", "right")
@@ -37,6 +38,7 @@ LEGEND: dict[str, str] = {
 State = tuple[int, tuple[int, ...]]
 
 
+@lru_cache(maxsize=64)
 def offsets(width: int) -> tuple[int, int, int, int]:
     """Flat-index offsets of ``ACTIONS`` for a grid of the given width."""
     return tuple(dr * width + dc for dr, dc in (_DELTAS[a] for a in ACTIONS))  # type: ignore[return-value]
@@ -83,10 +85,24 @@ class Level:
             self.height, self.width, self.walls, self.targets, tuple(sorted(boxes)), player
         )
 
+    @classmethod
+    def _trusted(cls, src: Level, boxes: tuple[int, ...], player: int) -> Level:
+        """A successor of a validated level, built without re-validating (moves are hot)."""
+        new = object.__new__(cls)
+        for name, value in (
+            ("height", src.height),
+            ("width", src.width),
+            ("walls", src.walls),
+            ("targets", src.targets),
+            ("boxes", boxes),
+            ("player", player),
+        ):
+            object.__setattr__(new, name, value)
+        return new
+
     @property
     def boxes_on_targets(self) -> int:
-        targets = set(self.targets)
-        return sum(b in targets for b in self.boxes)
+        return sum(b in self.targets for b in self.boxes)
 
     @property
     def solved(self) -> bool:
@@ -103,29 +119,21 @@ class Level:
         if self.walls[q]:
             return self, False
         if q not in self.boxes:
-            return Level(self.height, self.width, self.walls, self.targets, self.boxes, q), False
+            return Level._trusted(self, self.boxes, q), False
         r = q + d
         if self.walls[r] or r in self.boxes:
             return self, False
         boxes = tuple(sorted(r if b == q else b for b in self.boxes))
-        return Level(self.height, self.width, self.walls, self.targets, boxes, q), True
+        return Level._trusted(self, boxes, q), True
 
     # --- text -------------------------------------------------------------------------
-    def _symbol(self, i: int, floor: str) -> str:
-        if self.walls[i]:
-            return "#"
-        target = i in self.targets
-        if i == self.player:
-            return "+" if target else "@"
-        if i in self.boxes:
-            return "*" if target else "$"
-        return "." if target else floor
-
     def rows(self, floor: str = "_") -> list[str]:
+        cells = list(_static_cells(self.walls, self.targets, floor))
+        for b in self.boxes:
+            cells[b] = "*" if b in self.targets else "$"
+        cells[self.player] = "+" if self.player in self.targets else "@"
         w = self.width
-        return [
-            "".join(self._symbol(r * w + c, floor) for c in range(w)) for r in range(self.height)
-        ]
+        return ["".join(cells[r * w : (r + 1) * w]) for r in range(self.height)]
 
     def render(self) -> str:
         """The agent view: one row per line, cells separated by single spaces, ``_`` floor."""
@@ -199,3 +207,12 @@ class Level:
             tuple(sorted(map(remap, self.boxes))),
             remap(self.player),
         )
+
+
+@lru_cache(maxsize=256)
+def _static_cells(walls: tuple[bool, ...], targets: tuple[int, ...], floor: str) -> tuple[str, ...]:
+    """Wall/target/floor symbols of a room, cached: rooms are re-rendered every step."""
+    cells = ["#" if wall else floor for wall in walls]
+    for t in targets:
+        cells[t] = "."
+    return tuple(cells)
