@@ -1,0 +1,252 @@
+"""Transformers backend: batched generation with our own KV-cache loop, and scoring.
+
+Why our own loop: we need, per sampled token, the model's log-prob, per-sequence stop
+strings, and finished rows dropped from the batch; ``model.generate`` makes all three
+awkward. The loop runs one prefill over the left-padded batch, then one forward per new
+token over the still-running rows (their KV cache rows are selected in place).
+
+Conventions (shared with the trainer, which recomputes these numbers):
+
+* ``Generation.token_ids``: the sampled response tokens, ending with the token that
+  completed a stop string (inclusive: ``</action>`` may end mid-token) or with the EOS
+  token (inclusive: the model must learn to end its turn). Nothing after is kept.
+* ``Generation.text``: ``tokenizer.decode(token_ids, skip_special_tokens=True)``.
+* ``Generation.logprobs[t]``: ``log_softmax(logits_t)[y_t]`` of the RAW model
+  (temperature 1, no top-k/top-p), computed in float32. This is log pi_old(y_t) as the
+  trainer recomputes it with a plain forward pass; the sampling distribution (after
+  temperature/top-k/top-p) only decides which token is drawn. Greedy (temperature 0)
+  rows report the same raw log-probs.
+* Seeds: ``SamplingParams.seed`` seeds a ``torch.Generator`` per ``generate`` call, so the
+  same prompts and seed give the same tokens (on the same device and batch layout).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+from agentdistill.agents.backends.base import Backend, Generation, SamplingParams, TokenScores
+
+
+def _cache_kwarg(model: Any) -> str:
+    """Name of the KV-cache argument (``cache`` in transformers >= 5.x, else ``past_key_values``)."""
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Mask (to -inf) tokens outside the top-k and outside the top-p nucleus, per row."""
+    if top_k and 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # drop a token when the mass BEFORE it already reaches top_p (keeps >= 1 token)
+        drop = (torch.cumsum(probs, dim=-1) - probs) >= top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+class HFBackend(Backend):
+    """Generation and scoring with a transformers causal LM (see module docstring).
+
+    Args:
+        model: a ``PreTrainedModel`` (put it on its device first).
+        tokenizer: the matching tokenizer (its pad token is used for padding).
+        max_batch_size: prompts per forward pass; larger lists are split into chunks.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, max_batch_size: int = 64):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_batch_size = max(1, int(max_batch_size))
+        self._cache_kw = _cache_kwarg(model)
+        pad = tokenizer.pad_token_id
+        self.pad_id = int(pad if pad is not None else tokenizer.eos_token_id)
+        eos = (
+            getattr(model.generation_config, "eos_token_id", None)
+            if hasattr(model, "generation_config")
+            else None
+        )
+        ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if tokenizer.eos_token_id is not None:
+            ids.add(int(tokenizer.eos_token_id))
+        self.eos_ids = frozenset(int(i) for i in ids)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # --- generation -------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Generation]:
+        if not prompts:
+            return []
+        generator = None
+        if params.seed is not None:
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(int(params.seed))
+        out: list[Generation] = []
+        for start in range(0, len(prompts), self.max_batch_size):
+            out.extend(
+                self._generate_batch(
+                    prompts[start : start + self.max_batch_size], params, generator
+                )
+            )
+        return out
+
+    def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            if s:
+                ids[i, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+                mask[i, width - len(s) :] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _stop_hit(self, tokens: list[int], stops: tuple[str, ...], window: int) -> bool:
+        tail = self.tokenizer.decode(tokens[-window:], skip_special_tokens=False)
+        return any(s in tail for s in stops)
+
+    def _generate_batch(
+        self, prompts: list[list[int]], params: SamplingParams, generator: torch.Generator | None
+    ) -> list[Generation]:
+        from transformers import DynamicCache
+
+        if any(len(p) == 0 for p in prompts):
+            raise ValueError("empty prompt: every prompt needs at least one token")
+        n = len(prompts)
+        ids, mask = self._left_pad(prompts)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        stops = tuple(s for s in params.stop if s)
+        window = max((len(s) for s in stops), default=0) + 2
+
+        tokens: list[list[int]] = [[] for _ in range(n)]
+        logps: list[list[float]] = [[] for _ in range(n)]
+        finish = ["length"] * n
+        alive = list(range(n))  # original row index of each row in the running batch
+
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **{self._cache_kw: cache},
+        )
+        last_pos = positions[:, -1]
+        for _ in range(params.max_new_tokens):
+            logits = out.logits[:, -1, :].float()
+            raw = torch.log_softmax(logits, dim=-1)
+            if params.temperature == 0:
+                nxt = torch.argmax(logits, dim=-1)
+            else:
+                scaled = filter_logits(logits / params.temperature, params.top_k, params.top_p)
+                probs = torch.softmax(scaled, dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            nxt_lp = raw.gather(-1, nxt[:, None]).squeeze(-1)
+            keep: list[int] = []
+            for row, (tok, lp) in enumerate(zip(nxt.tolist(), nxt_lp.tolist(), strict=True)):
+                orig = alive[row]
+                tokens[orig].append(tok)
+                logps[orig].append(lp)
+                if tok in self.eos_ids or (stops and self._stop_hit(tokens[orig], stops, window)):
+                    finish[orig] = "stop"
+                else:
+                    keep.append(row)
+            if not keep or len(tokens[alive[keep[0]]]) >= params.max_new_tokens:
+                break
+            if len(keep) < len(alive):
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                mask, last_pos, nxt = mask[index], last_pos[index], nxt[index]
+                alive = [alive[r] for r in keep]
+            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=-1)
+            last_pos = last_pos + 1
+            out = self.model(
+                input_ids=nxt[:, None],
+                attention_mask=mask,
+                position_ids=last_pos[:, None],
+                use_cache=True,
+                **{self._cache_kw: cache},
+            )
+
+        return [
+            Generation(
+                token_ids=tokens[i],
+                logprobs=logps[i],
+                text=self.tokenizer.decode(tokens[i], skip_special_tokens=True),
+                finish_reason=finish[i],
+            )
+            for i in range(n)
+        ]
+
+    # --- scoring ----------------------------------------------------------------------
+    @torch.inference_mode()
+    def score(
+        self, prompts: list[list[int]], responses: list[list[int]], top_k: int = 0
+    ) -> list[TokenScores]:
+        """Per-token log-probs (float32 log-softmax) of each response given its prompt.
+
+        One forward pass per chunk of ``max_batch_size`` rows: prompt+response sequences
+        are left-padded so every response ends at the last position, and only the last
+        ``max response length + 1`` logits are materialized. ``top_k > 0`` also returns
+        the k most likely token ids and log-probs at each response position.
+        """
+        if len(prompts) != len(responses):
+            raise ValueError("prompts and responses must have the same length")
+        result: list[TokenScores] = []
+        for start in range(0, len(prompts), self.max_batch_size):
+            result.extend(
+                self._score_batch(
+                    prompts[start : start + self.max_batch_size],
+                    responses[start : start + self.max_batch_size],
+                    top_k,
+                )
+            )
+        return result
+
+    def _score_batch(
+        self, prompts: list[list[int]], responses: list[list[int]], top_k: int
+    ) -> list[TokenScores]:
+        rows = [i for i, r in enumerate(responses) if r]
+        result = [
+            TokenScores(
+                logprobs=[], topk_ids=[] if top_k else None, topk_logprobs=[] if top_k else None
+            )
+            for _ in responses
+        ]
+        if not rows:
+            return result
+        if any(len(prompts[i]) == 0 for i in rows):
+            raise ValueError("empty prompt: every prompt needs at least one token")
+        seqs = [list(prompts[i]) + list(responses[i]) for i in rows]
+        ids, mask = self._left_pad(seqs)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        longest = max(len(responses[i]) for i in rows)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=False,
+            logits_to_keep=longest + 1,
+        )
+        # logits[:, j] predicts token at position (width - longest - 1 + j + 1)
+        logp = torch.log_softmax(out.logits[:, :-1, :].float(), dim=-1)
+        targets = ids[:, -longest:]
+        token_lp = logp.gather(-1, targets[..., None]).squeeze(-1)
+        if top_k:
+            top_vals, top_ids = torch.topk(logp, int(top_k), dim=-1)
+        for b, i in enumerate(rows):
+            m = len(responses[i])
+            result[i].logprobs = token_lp[b, longest - m :].tolist()
+            if top_k:
+                result[i].topk_ids = top_ids[b, longest - m :].tolist()
+                result[i].topk_logprobs = top_vals[b, longest - m :].tolist()
+        return result
