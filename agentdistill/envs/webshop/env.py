@@ -1,0 +1,197 @@
+"""``agentdistill/WebShop-v0``: the WebShop web-shopping task as a text environment.
+
+An instruction asks for a product with some attributes, options and a price bound. The
+agent acts with ``search[query]`` and ``click[button or item]`` over the original page
+state machine (see ``pages``); observations are the original ``[SEP]``-separated text.
+"Buy Now" ends the episode with the paper's reward (see ``reward``); every other step
+gives 0. ``score`` = that reward, ``won`` = (reward == 1). Invalid actions (malformed,
+not clickable here, empty or over-long queries, search without a search bar) leave the
+page unchanged: the observation is the same page, ``action_valid`` is False and
+``info["error"]`` says why.
+
+Reset options: ``split`` (train / valid_seen / valid_unseen / test; both valid splits are
+WebShop's single validation set) and ``task``: an index into the split, or a task id
+``"webshop-<global goal index>"``; without ``task`` a goal of the split is drawn with
+``self.np_random``. ``info["task_type"]`` is the goal product's category.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from agentdistill.envs.core import StepResult, TaskState, TextEnv
+from agentdistill.envs.webshop import pages
+from agentdistill.envs.webshop.catalog import Catalog, load_catalog
+from agentdistill.envs.webshop.pages import PageState
+from agentdistill.envs.webshop.reward import MATCH_THRESHOLD, compute_reward, token_set_ratio
+
+
+class WebShopEnv(TextEnv):
+    """WebShop over the shipped synthetic catalog, or the official files (``WEBSHOP_DATA``)."""
+
+    def __init__(self, render_mode: str | None = None, data_dir: str | os.PathLike | None = None,
+                 num_products: int | None = None, catalog: Catalog | None = None):
+        super().__init__(render_mode=render_mode)
+        self.catalog = catalog if catalog is not None else load_catalog(data_dir, num_products)
+        self.index = self.catalog.search_index()
+        self._state = PageState()
+        self._goal: dict[str, Any] = {}
+        self._segments: list[pages.Segment] = []
+        self._expert_query: str | None = None
+
+    # --- contract ---------------------------------------------------------------------
+    @property
+    def invalid_action_feedback(self) -> str:  # type: ignore[override]
+        """Unreadable actions leave the page unchanged, like every other invalid action."""
+        return self._observation()
+
+    def _reset_task(self, options: dict[str, Any]) -> TaskState:
+        split = options["split"]
+        indices = self.catalog.split_goals(split)
+        if not indices:
+            raise ValueError(f"split {split!r} has no goals in this catalog "
+                             f"({len(self.catalog.goals)} goals)")
+        task = options.get("task")
+        if task is None:
+            goal_index = indices[int(self.np_random.integers(len(indices)))]
+        elif isinstance(task, str) and task.startswith("webshop-"):
+            goal_index = int(task.removeprefix("webshop-"))
+            if not 0 <= goal_index < len(self.catalog.goals):
+                raise ValueError(f"unknown WebShop task {task!r}")
+        else:
+            goal_index = indices[int(task) % len(indices)]
+        self._goal = self.catalog.goals[goal_index]
+        self._state = PageState()
+        self._expert_query = None
+        self._refresh()
+        return TaskState(observation=self._observation(), task=self._goal["instruction_text"],
+                         task_id=f"webshop-{goal_index}", extra=self._extra(split=split))
+
+    def _step_action(self, action: str) -> StepResult:
+        if self._state.page == "done":
+            return self._invalid("Invalid action: the episode is over.")
+        new = pages.apply(self._state, action, self.catalog, self._search)
+        if isinstance(new, str):
+            return self._invalid(new)
+        reward, extra = 0.0, {}
+        if new.page == "done":
+            product = self.catalog.products[new.product]
+            reward, parts = compute_reward(product, self._goal,
+                                           self.catalog.prices[product["asin"]], new.selected())
+            new = PageState(page="done", product=new.product, options=new.options,
+                            bought={"asin": product["asin"], "options": new.selected(),
+                                    "reward": reward})
+            extra["reward_parts"] = parts
+        self._state = new
+        self._refresh()
+        done = new.page == "done"
+        won = done and abs(reward - 1.0) < 1e-9
+        return StepResult(observation=self._observation(), reward=reward, terminated=done,
+                          won=won, score=reward if done else 0.0,
+                          extra={**self._extra(), **extra})
+
+    def admissible_actions(self) -> list[str]:
+        acts = ["search[<query>]"] if pages.has_search_bar(self._segments) else []
+        return acts + [f"click[{c}]" for c in pages.clickables(self._segments)]
+
+    # --- expert -----------------------------------------------------------------------
+    def expert_action(self) -> str | None:
+        """Search with the goal's words, page to the target, pick the goal options, buy.
+
+        The query is the instruction without its price clause; if the target is not among
+        its results (top 50), the target's title is searched instead.
+        """
+        if self._task is None or self._state.page == "done":
+            return None
+        target = self._target_position()
+        st = self._state
+        if st.page == "search":
+            return f"search[{self._query_for_target()}]"
+        if st.page == "results":
+            if target not in st.results:
+                return "click[back to search]"
+            want = st.results.index(target) // pages.RESULTS_PER_PAGE + 1
+            if want == st.page_num:
+                return f"click[{self.catalog.products[target]['asin'].lower()}]"
+            return "click[next >]" if want > st.page_num else "click[< prev]"
+        if st.page == "item_sub":
+            return "click[< prev]"
+        if st.product != target:
+            return "click[< prev]" if target in st.results else "click[back to search]"
+        missing = self._missing_options()
+        if missing:
+            return f"click[{missing[0]}]"
+        return "click[buy now]"
+
+    def expert_plan(self) -> list[str] | None:
+        """The expert's remaining actions, found by replaying it on a copy of the state."""
+        if self._task is None:
+            return None
+        saved = (self._state, self._segments)
+        plan: list[str] = []
+        try:
+            while len(plan) < 64:
+                action = self.expert_action()
+                if action is None:
+                    break
+                plan.append(action)
+                new = pages.apply(self._state, action, self.catalog, self._search)
+                if isinstance(new, str) or new.page == "done":
+                    break
+                self._state = new
+                self._refresh()
+        finally:
+            self._state, self._segments = saved
+        return plan
+
+    # --- helpers ----------------------------------------------------------------------
+    def _search(self, query: str) -> list[int]:
+        return self.index.search(query)
+
+    def _refresh(self) -> None:
+        self._segments = pages.render(self._state, self.catalog,
+                                      self._goal.get("instruction_text", ""))
+
+    def _observation(self) -> str:
+        return pages.to_text(self._segments)
+
+    def _extra(self, **more: Any) -> dict[str, Any]:
+        return {"task_type": self._goal.get("category", ""), "page": self._state.page,
+                "selected_options": self._state.selected(), **more}
+
+    def _invalid(self, message: str) -> StepResult:
+        return StepResult(observation=self._observation(), reward=0.0, terminated=False,
+                          action_valid=False, won=self._won, score=self._score,
+                          extra={**self._extra(), "error": message})
+
+    def _target_position(self) -> int:
+        return self.catalog.position[self._goal["asin"]]
+
+    def _query_for_target(self) -> str:
+        if self._expert_query is None:
+            text = self._goal["instruction_text"]
+            query = text.split(", and price lower than")[0].strip()
+            if self._target_position() not in self._search(query.lower()):
+                query = self.catalog.by_asin[self._goal["asin"]]["Title"]
+            self._expert_query = query
+        return self._expert_query
+
+    def _missing_options(self) -> list[str]:
+        """Option values to click on the target's page: each goal option's exact value, or
+        its closest fuzzy match (official goals sometimes paraphrase option values)."""
+        product = self.catalog.products[self._state.product]
+        selected = set(self._state.selected().values())
+        missing = []
+        for want in self._goal.get("goal_options", []):
+            want_l = str(want).strip().replace("/", " | ").lower()
+            values = [v for vs in product["options"].values() for v in vs]
+            if want_l not in values:
+                scored = [(token_set_ratio(v, want_l), v) for v in values]
+                best = max(scored, default=(0.0, ""))
+                if best[0] <= MATCH_THRESHOLD:
+                    continue
+                want_l = best[1]
+            if want_l not in selected and want_l not in missing:
+                missing.append(want_l)
+        return missing
