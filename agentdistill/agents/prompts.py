@@ -167,3 +167,10 @@ def build_messages(
         parts.append("Admissible actions: " + format_actions(admissible_actions))
     parts.append("Your answer (<think>...</think><action>...</action>):")
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def prompt_token_ids(tokenizer: Any, messages: list[Message]) -> list[int]:
+    """Render ``messages`` with the tokenizer's chat template (plus the assistant
+    generation prefix) and encode it once, without adding special tokens twice."""
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
