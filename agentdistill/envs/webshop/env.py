@@ -156,6 +156,15 @@ class WebShopEnv(TextEnv):
     def _observation(self) -> str:
         return pages.to_text(self._segments)
 
+    def _info(self, **extra: Any) -> dict[str, Any]:
+        """Every info (including the base class's unreadable-action steps) has the page keys."""
+        info = super()._info(**extra)
+        for key, value in self._extra().items():
+            info.setdefault(key, value)
+        if info.get("action_valid") is False:
+            info.setdefault("error", "Invalid action: not a non-empty action string.")
+        return info
+
     def _extra(self, **more: Any) -> dict[str, Any]:
         return {"task_type": self._goal.get("category", ""), "page": self._state.page,
                 "selected_options": self._state.selected(), **more}
