@@ -95,6 +95,15 @@ class WebShopEnv(TextEnv):
         acts = ["search[<query>]"] if pages.has_search_bar(self._segments) else []
         return acts + [f"click[{c}]" for c in pages.clickables(self._segments)]
 
+    @property
+    def goal(self) -> dict[str, Any]:
+        """The current goal (instruction, attributes, options, price bound, target asin)."""
+        return self._goal
+
+    def page_segments(self) -> list[pages.Segment]:
+        """The current page as segments (what the HTML view renders)."""
+        return list(self._segments)
+
     # --- expert -----------------------------------------------------------------------
     def expert_action(self) -> str | None:
         """Search with the goal's words, page to the target, pick the goal options, buy.
