@@ -179,6 +179,22 @@ def test_expert_recovers_from_a_detour(env):
     assert term and r == 1.0
 
 
+def test_expert_falls_back_to_the_title_when_its_query_misses(monkeypatch):
+    e = WebShopEnv()
+    e.reset(seed=0, options={"split": "test", "task": 0})
+    goal = e.goal
+    first_query = goal["instruction_text"].split(", and price lower than")[0].strip().lower()
+    real = e._search
+    monkeypatch.setattr(e, "_search", lambda q: [] if q == first_query else real(q))
+    title = e.catalog.by_asin[goal["asin"]]["Title"]
+    assert e.expert_action() == f"search[{title}]"
+    for _ in range(15):
+        _, r, term, _, _ = e.step(e.expert_action())
+        if term:
+            break
+    assert term and r == 1.0
+
+
 BAD_ACTIONS = [
     "click[no such button]",
     "click[search]",  # the search button is not a click target (as in the original)

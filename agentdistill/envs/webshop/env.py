@@ -7,7 +7,9 @@ state machine (see ``pages``); observations are the original ``[SEP]``-separated
 gives 0. ``score`` = that reward, ``won`` = (reward == 1). Invalid actions (malformed,
 not clickable here, empty or over-long queries, search without a search bar) leave the
 page unchanged: the observation is the same page, ``action_valid`` is False and
-``info["error"]`` says why.
+``info["error"]`` says why. ``search[...]`` needs the search bar (the search page), as
+``admissible_actions`` says. As in the original "text" mode, the item page does not show
+which options are selected; ``info["selected_options"]`` does.
 
 Reset options: ``split`` (train / valid_seen / valid_unseen / test; both valid splits are
 WebShop's single validation set) and ``task``: an index into the split, or a task id
