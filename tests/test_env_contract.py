@@ -21,6 +21,7 @@ from agentdistill.envs.core import RESET_INFO_KEYS, STEP_INFO_KEYS, AnyText
 CASES: list[tuple[str, tuple[str, ...]]] = [
     ("agentdistill/Sokoban-v0", ()),
     ("agentdistill/Sokoban-Hard-v0", ()),
+    ("agentdistill/WebShop-v0", ("bm25s",)),
 ]
 
 BAD_ACTIONS: list[Any] = [
