@@ -42,5 +42,11 @@ if [ "$WITH_ALL" = 1 ]; then
   # The OpenAI-backend tests serve SmolLM2 with llama.cpp's server; the wheel builds from
   # source once (minutes on 2 cores) and pip's wheel cache keeps it for later runs.
   CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "${PIP[@]}" install "llama-cpp-python[server]>=0.3.7"
+  # Headless Chromium for the WebShop site's browser test (skipped with a reason without it).
+  if ! command -v chromium-headless-shell >/dev/null && ! command -v chromium >/dev/null \
+     && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium-headless-shell) \
+      >/dev/null 2>&1 || echo "setup.sh: chromium not installed; the browser test will skip" >&2
+  fi
 fi
 echo "setup.sh: ready (.venv)"
