@@ -153,6 +153,7 @@ def machine() -> dict[str, str]:
         "numpy": np.__version__,
         "gymnasium": gym.__version__,
         "note": "2-core x86 CPU, no GPU; other jobs shared the CPU during the run",
+        "loadavg_1m_at_start": f"{os.getloadavg()[0]:.1f}",
     }
 
 
@@ -162,7 +163,8 @@ def to_markdown(res: dict) -> str:
         "",
         f"Command: `{res['command']}`  ",
         f"Machine: {res['machine']['processor']}, {res['machine']['cpu_count']} cores, "
-        f"Python {res['machine']['python']}; {res['machine']['note']}.",
+        f"Python {res['machine']['python']}; {res['machine']['note']} (1-minute load "
+        f"average {res['machine']['loadavg_1m_at_start']} at start).",
         "",
         "| env | steps/s (gym.make) | steps/s (bare env) | reset median / mean / p95 / max ms | "
         "solve median / mean / p95 ms | reference BFS median / mean ms | speedup (median, mean) "

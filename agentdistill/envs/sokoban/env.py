@@ -13,9 +13,9 @@ Legend: ``#`` wall, ``_`` floor, ``.`` target, ``$`` box, ``*`` box on a target,
 you, ``+`` you on a target (XSB symbols, with ``_`` for floor so every cell is one
 token). ``info["task"]`` states the goal, the legend and the actions.
 
-Actions: ``up``, ``down``, ``left``, ``right``; case-insensitive, surrounding whitespace,
-quotes and a trailing ``.`` ignored, and an optional leading ``move``/``push``/``go``
-(``"Move Up"`` works). Anything else is ``action_valid=False``: the room is unchanged
+Actions: ``up``, ``down``, ``left``, ``right``; case-insensitive, with surrounding
+whitespace, quotes, backticks, ``.`` and ``!`` ignored, runs of spaces collapsed, and an
+optional leading ``move``/``push``/``go`` (``"Move Up"``, ``"left."`` work). Anything else is ``action_valid=False``: the room is unchanged
 and the step costs the usual -0.1. Walking into a wall, or pushing a box into a wall or
 another box, IS a valid action that does nothing (the agent chose a real move; the rules
 stopped it).

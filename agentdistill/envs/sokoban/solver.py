@@ -40,7 +40,7 @@ def live_squares(walls: Sequence[bool], targets: Sequence[int], width: int) -> l
 
 
 def solve(
-    level: Level, max_steps: int | None = None, max_states: int = 2_000_000
+    level: Level, max_steps: int | None = None, max_states: int = 1_000_000
 ) -> list[str] | None:
     """Return a shortest action list solving ``level``, or None if there is none.
 
