@@ -219,3 +219,47 @@ def test_ray_pool_matches_serial_and_restarts():
             pool.close()
     finally:
         ray.shutdown()
+
+
+def test_rollout_with_process_pool_matches_in_process_rollout():
+    from agentdistill.agents.policies import ExpertPolicy, RandomPolicy
+    from agentdistill.agents.rollout import rollout
+
+    if not _sokoban_available():
+        pytest.skip("Sokoban-v0 not importable yet")
+    seeds = [0, 1, 2, 3, 4]
+    for policy in (RandomPolicy(seed=3), ExpertPolicy()):
+        plain = rollout(policy, SOKOBAN, seeds, record_expert=True, progress=False)
+        with ProcessEnvPool(SOKOBAN, 3, num_workers=2) as pool:
+            pooled = rollout(
+                policy, SOKOBAN, seeds, record_expert=True, progress=False, env_pool=pool
+            )
+            assert sorted(pool._free) == [0, 1, 2]  # every handle was given back
+        assert [e.to_dict() for e in pooled] == [e.to_dict() for e in plain]
+    assert any(e.won for e in plain)  # the expert run solved levels through the pool too
+
+
+def test_rollout_rejects_mismatched_pool():
+    from agentdistill.agents.policies import RandomPolicy
+    from agentdistill.agents.rollout import rollout
+
+    with SerialEnvPool("agentdistill/Sokoban-v0", 1) as pool:
+        with pytest.raises(ValueError, match="serves"):
+            rollout(RandomPolicy(), "agentdistill/Other-v0", [0], progress=False, env_pool=pool)
+        with pytest.raises(ValueError, match="max_episode_steps"):
+            rollout(RandomPolicy(), SOKOBAN, [0], max_turns=3, progress=False, env_pool=pool)
+
+
+def test_pooled_env_handle_forwards_attributes():
+    with SerialEnvPool(_counter_env, 2) as pool:
+        env = pool.acquire()
+        obs, info = env.reset(seed=4)
+        assert obs.startswith("count 0") and env.unwrapped is env
+        assert env.expert_action() == "inc"
+        assert env.action_space.contains("inc")
+        pool.step_envs([(env, "inc")])
+        assert env.step("inc")[0].startswith("count 1")  # prefetched result, not a 2nd step
+        assert env.step("inc")[0].startswith("count 2")
+        env.close()
+        env.close()
+        assert sorted(pool._free) == [0, 1]

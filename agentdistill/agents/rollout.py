@@ -23,6 +23,10 @@ Episode ids are ``f"{env name}-s{seed}-g{group index}"`` (plus ``-r{k}`` when a 
 repeats in ``seeds``): unique and deterministic. ``Episode.metadata["task_type"]`` comes
 from the env's reset info when present. A KeyboardInterrupt stops the rollout and returns
 the episodes finished so far (``on_episode`` has already seen each of them).
+
+``env_pool`` (an :class:`agentdistill.envs.pool.EnvPool`, built by the caller for this
+``env_id``) runs the envs in worker processes or Ray actors and steps each turn's batch in
+parallel; at most ``env_pool.num_envs`` episodes are in flight.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ def rollout(
     progress: bool = True,
     on_episode: Callable[[Episode], None] | None = None,
     batch_size: int | None = None,
+    env_pool: Any = None,
 ) -> list[Episode]:
     """Play ``policy`` on ``env_id`` for every seed (x ``group_size``); see module docstring.
 
@@ -110,6 +115,9 @@ def rollout(
     ]
     total = len(pending)
     width = total if batch_size is None else max(1, int(batch_size))
+    if env_pool is not None:  # an agentdistill.envs.pool.EnvPool: envs live in its workers
+        env_pool.check_env(env_id, make_kwargs)
+        width = min(width, env_pool.num_envs)
     finished: dict[int, Episode] = {}
     active: list[_Slot] = []
 
@@ -130,7 +138,7 @@ def rollout(
             on_episode(slot.episode)
 
     def start(index: int, seed: int | None, group_id: int, episode_id: str) -> _Slot:
-        env = gym.make(env_id, **make_kwargs)
+        env = env_pool.acquire() if env_pool is not None else gym.make(env_id, **make_kwargs)
         obs, info = env.reset(seed=seed, options=dict(options) if options else None)
         episode = Episode(
             episode_id=episode_id,
@@ -232,6 +240,11 @@ def rollout(
             if len(results) != len(requests):
                 raise RuntimeError(
                     f"policy returned {len(results)} results for {len(requests)} requests"
+                )
+            if env_pool is not None:  # one parallel step for the batch; env.step() reuses it
+                pairs = zip(active, results, strict=True)
+                env_pool.step_envs(
+                    [(s.env, "" if r.action is None else r.action) for s, r in pairs]
                 )
             for slot, result, extra in zip(active, results, extras, strict=True):
                 _apply(slot, result, replay=False, extra=extra)

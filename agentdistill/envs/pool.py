@@ -74,6 +74,8 @@ class EnvHost:
                 return "ok", env.reset(seed=seed, options=options)
             if method == "step":
                 return "ok", env.step(*args)
+            if method == "__attr__":
+                return "ok", getattr(env.unwrapped, args[0])
             return "ok", getattr(env.unwrapped, method)(*args)
         except Exception as exc:  # env bugs become truncated episodes, not pool crashes
             return "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
@@ -175,6 +177,34 @@ class EnvPool(ABC):
         replies = self._run([(i, method, args) for i in indices], self.step_timeout)
         return [replies[i][1] if replies[i][0] == "ok" else None for i in indices]
 
+    def get_attr(self, name: str, indices: Sequence[int] | None = None) -> list[Any]:
+        """``env.unwrapped.<name>`` of each env (must be picklable); a failure gives None."""
+        return self.call("__attr__", indices, name)
+
+    # --- env handles, for code written against single envs (agents.rollout) ---------------
+    def acquire(self) -> PooledEnv:
+        """A handle on a free env of the pool; ``handle.close()`` gives it back."""
+        if not self._free:
+            raise RuntimeError(f"all {self.num_envs} envs of the pool are in use")
+        return PooledEnv(self, self._free.pop(0))
+
+    def step_envs(self, pairs: Sequence[tuple[PooledEnv, Any]]) -> None:
+        """Step several handles at once (in parallel); each ``handle.step(action)`` with the
+        same action then returns its result without another round trip."""
+        out = self.step({h.index: a for h, a in pairs})
+        for h, a in pairs:
+            self._prefetched[h.index] = (a, out[h.index])
+
+    def check_env(self, env_id: str, make_kwargs: Mapping[str, Any] | None = None) -> None:
+        """Raise if this pool serves another env id, or if ``make_kwargs`` would be ignored."""
+        if self.env_id is not None and self.env_id != env_id:
+            raise ValueError(f"the env pool serves {self.env_id!r}, not {env_id!r}")
+        if make_kwargs:
+            raise ValueError(
+                f"env kwargs {sorted(make_kwargs)} cannot apply to a pool's existing envs: "
+                "pass them (e.g. max_episode_steps) as env_kwargs when building the pool"
+            )
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Stop workers and close envs."""
 
@@ -185,10 +215,19 @@ class EnvPool(ABC):
         self.close()
 
     # --- shared bookkeeping ---------------------------------------------------------------
-    def _init_state(self, num_envs: int, step_timeout: float | None, reset_timeout: float | None):
+    def _init_state(
+        self,
+        env: str | EnvFn,
+        num_envs: int,
+        step_timeout: float | None,
+        reset_timeout: float | None,
+    ) -> None:
         if num_envs < 1:
             raise ValueError("num_envs must be >= 1")
+        self.env_id = env if isinstance(env, str) else None
         self.num_envs = num_envs
+        self._free = list(range(num_envs))
+        self._prefetched: dict[int, tuple[Any, StepTuple]] = {}
         self.step_timeout = step_timeout
         self.reset_timeout = reset_timeout
         self.restarts = 0
@@ -208,13 +247,56 @@ class EnvPool(ABC):
         return str(last.get("anchor", "")), 0.0, False, True, info
 
 
+class PooledEnv:
+    """One env of a pool behind the single-env API (``reset``/``step``/``close``/``unwrapped``).
+
+    ``unwrapped`` is the handle itself: other method calls (``expert_action()``...) and
+    attributes (``action_space``...) are forwarded to the env's ``unwrapped`` in its worker.
+    """
+
+    def __init__(self, pool: EnvPool, index: int):
+        self.pool = pool
+        self.index = index
+        self._attrs: dict[str, Any] = {}
+
+    @property
+    def unwrapped(self) -> PooledEnv:
+        return self
+
+    def reset(
+        self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        self.pool._prefetched.pop(self.index, None)
+        return self.pool.reset(seeds=[seed], options=[options], indices=[self.index])[0]
+
+    def step(self, action: Any) -> StepTuple:
+        pre = self.pool._prefetched.pop(self.index, None)
+        if pre is not None and pre[0] == action:
+            return pre[1]
+        return self.pool.step({self.index: action})[self.index]
+
+    def close(self) -> None:
+        if self.index not in self.pool._free:
+            self.pool._prefetched.pop(self.index, None)
+            self.pool._free.append(self.index)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name.endswith("_space"):
+            if name not in self._attrs:
+                self._attrs[name] = self.pool.get_attr(name, [self.index])[0]
+            return self._attrs[name]
+        return lambda *args: self.pool.call(name, [self.index], *args)[0]
+
+
 class SerialEnvPool(EnvPool):
     """All envs in this process, stepped one after another (no timeouts, no restarts)."""
 
     def __init__(
         self, env: str | EnvFn, num_envs: int, env_kwargs: Mapping[str, Any] | None = None
     ):
-        self._init_state(num_envs, None, None)
+        self._init_state(env, num_envs, None, None)
         self._host = EnvHost(_resolve_env_fn(env, env_kwargs), num_envs)
 
     def _run(self, requests, timeout):
@@ -329,7 +411,7 @@ class ProcessEnvPool(_ShardedPool):
         context: str = "spawn",
         start_timeout: float = 300.0,
     ):
-        self._init_state(num_envs, step_timeout, reset_timeout)
+        self._init_state(env, num_envs, step_timeout, reset_timeout)
         self._env_fn = _resolve_env_fn(env, env_kwargs)
         self._ctx = mp.get_context(context)
         self._start_timeout = start_timeout
@@ -452,7 +534,7 @@ class RayEnvPool(_ShardedPool):
         self._ray = ray
         if not ray.is_initialized():
             ray.init(**dict(ray_init_kwargs or {}))
-        self._init_state(num_envs, step_timeout, reset_timeout)
+        self._init_state(env, num_envs, step_timeout, reset_timeout)
         self._env_fn = _resolve_env_fn(env, env_kwargs)
         self._actor_cls = ray.remote(num_cpus=num_cpus_per_worker, max_restarts=0)(_RayHost)
         self._setup_shards(num_workers)
