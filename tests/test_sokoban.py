@@ -3,6 +3,11 @@ guarantees, expert success, action parsing."""
 
 from __future__ import annotations
 
+import copy
+import os
+import pickle
+import subprocess
+import sys
 from collections import Counter, deque
 
 import gymnasium as gym
@@ -333,3 +338,47 @@ def test_larger_room_config_works():
     assert len(obs.splitlines()) == 7 and len(obs.splitlines()[0].split()) == 9
     assert 8 <= info["optimal_solution_length"] <= 20
     assert "all 2 boxes" in info["task"]
+
+
+_EPISODE_SCRIPT = """
+import gymnasium as gym, agentdistill.envs
+env = gym.make("agentdistill/Sokoban-Hard-v0")
+obs, info = env.reset(seed=31)
+out = [obs, info["task_id"]]
+for _ in range(40):
+    a = env.unwrapped.expert_action()
+    if a is None:
+        break
+    obs, r, term, trunc, info = env.step(a)
+    out += [a, obs, repr(r)]
+print("\\n".join(out))
+"""
+
+
+def test_episode_identical_across_processes_and_hash_seeds():
+
+    texts = []
+    for hash_seed in ("0", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        proc = subprocess.run(
+            [sys.executable, "-c", _EPISODE_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        texts.append(proc.stdout)
+    assert texts[0] == texts[1] and "solved" in texts[0]
+
+
+def test_env_survives_pickle_and_deepcopy_mid_episode():
+
+    env = SokobanEnv(dim_room=(8, 8), num_boxes=2, max_solution_steps=30)
+    env.reset(seed=9)
+    env.step(env.expert_action())
+    for clone in (copy.deepcopy(env), pickle.loads(pickle.dumps(env))):
+        assert clone.level == env.level
+        assert clone.expert_plan() == env.expert_plan()
+        a = clone.expert_action()
+        assert clone.step(a)[0] == copy.deepcopy(env).step(a)[0]
