@@ -323,6 +323,9 @@ def test_env_seed_reproduces_room_and_unseeded_resets_differ():
     assert first == third and info1 == info3
     assert second != first
     assert info1["task_id"].startswith("sokoban-6x6-b1-")
+    replayed, info = env.reset(options={"task": info1["level_xsb"]})
+    assert replayed == first and info["task_id"] == info1["task_id"]
+    assert info["optimal_solution_length"] == info1["optimal_solution_length"]
 
 
 def test_custom_max_solution_steps_via_make():

@@ -32,6 +32,11 @@ solvable within ``max_solution_steps`` moves; the registered ids set it equal to
 ``max_episode_steps`` in ``gym.make``, pass a matching ``max_solution_steps``). The ``split``
 option does not change generation: use disjoint seed ranges for train and evaluation.
 ``options={"task": "<XSB text>"}`` loads a hand-made level instead.
+
+Extra info keys: ``task_type`` ("sokoban"), ``boxes_on_target``, ``num_boxes`` on every
+call; at reset also ``optimal_solution_length`` (None for an unsolvable custom level),
+``level_source`` ("generated" or "custom") and ``level_xsb`` (the room, replayable).
+Expert: :meth:`SokobanEnv.expert_plan` / :meth:`SokobanEnv.expert_action` (exact BFS).
 """
 
 from __future__ import annotations
@@ -136,6 +141,7 @@ class SokobanEnv(TextEnv):
         extra = {
             "task_type": "sokoban",
             "level_source": source,
+            "level_xsb": level.to_xsb(),  # replay with reset(options={"task": ...})
             "optimal_solution_length": None if plan is None else len(plan),
             "boxes_on_target": level.boxes_on_targets,
             "num_boxes": n,
