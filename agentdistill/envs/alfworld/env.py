@@ -1,0 +1,159 @@
+"""``agentdistill/ALFWorld-v0``: ALFWorld's text games on TextWorld's PDDL engine.
+
+Games come from the official ALFWorld data when it is on the machine (``$ALFWORLD_DATA``
+or ``~/.cache/alfworld``, as laid out by ``alfworld-download``), otherwise from the
+generated games shipped with this package; ``info["source"]`` says which (and a log line
+at first use). See :mod:`agentdistill.envs.alfworld.data`.
+
+Reset options: ``split`` (train | valid_seen | valid_unseen | test, where test means
+valid_unseen), ``task_type`` (one of the six ALFWorld task types, or a list of them) and
+``task_id`` (alias ``task``; a game id of that split). A seed picks a game uniformly from
+the filtered split.
+
+Observations are ALFWorld's text-mode ones without TextWorld's "-= Welcome ... =-" banner:
+``"You are in the middle of a room. Looking quickly around you, you see ...\\n\\nYour task
+is to: ..."``, then the engine's feedback per step. Actions are ALFWorld commands
+("go to cabinet 1", "take apple 2 from countertop 1", ...); they are lower-cased and
+whitespace-collapsed (a trailing period dropped) before reaching the engine. A command not
+in ``admissible_actions`` gets the engine's own "Nothing happens." with
+``action_valid=False``. Reward is 1.0 on the step where the engine's goal check first
+succeeds (no shaping), which also terminates; ``score`` is 1.0 once won, else 0.0.
+
+The expert is Fast Downward (TextWorld's planner) over the current PDDL state: optimal,
+full-knowledge plans. ``expert_plan()`` returns the remaining plan; plans are cached while
+the agent follows them and recomputed after any deviation.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from agentdistill.envs.alfworld.data import SPLIT_ALIASES, GameRecord, load_catalog
+from agentdistill.envs.alfworld.engine import AlfredGame
+from agentdistill.envs.alfworld.vocab import TASK_TYPES
+from agentdistill.envs.core import StepResult, TaskState, TextEnv
+
+BANNER = "-= Welcome to TextWorld, ALFRED! =-"
+TASK_PREFIX = "Your task is to: "
+
+
+def clean_command(action: str) -> str:
+    """ALFWorld commands are lower case with single spaces; accept near-misses of that form."""
+    text = " ".join(action.lower().split())
+    return text[:-1].rstrip() if text.endswith(".") else text
+
+
+class ALFWorldEnv(TextEnv):
+    """ALFWorld (text) on the real TextWorld PDDL engine; official or generated games."""
+
+    invalid_action_feedback = "Nothing happens."
+
+    def __init__(self, render_mode: str | None = None, source: str = "auto",
+                 data_dir: str | os.PathLike | None = None):
+        super().__init__(render_mode=render_mode)
+        self._source_request = source
+        self._data_dir = data_dir
+        self._source: str | None = None
+        self._records: tuple[GameRecord, ...] = ()
+        self._game: AlfredGame | None = None
+        self._record: GameRecord | None = None
+        self._plan: list[str] | None = None
+        self._admissible: list[str] = []
+
+    # --- catalog ------------------------------------------------------------------------
+    def _catalog(self) -> tuple[str, tuple[GameRecord, ...]]:
+        if self._source is None:
+            self._source, self._records = load_catalog(self._source_request, self._data_dir)
+        return self._source, self._records
+
+    @property
+    def source(self) -> str:
+        """"official" or "generated" (loads the catalog on first use)."""
+        return self._catalog()[0]
+
+    def games(self, split: str = "train", task_type: str | list[str] | None = None) -> list[GameRecord]:
+        """The games a reset with these options draws from, in a fixed order."""
+        if split not in SPLIT_ALIASES:
+            raise ValueError(f"unknown split {split!r}; expected one of {tuple(SPLIT_ALIASES)}")
+        types = [task_type] if isinstance(task_type, str) else task_type
+        for t in types or ():
+            if t not in TASK_TYPES:
+                raise ValueError(f"unknown ALFWorld task_type {t!r}; expected one of {TASK_TYPES}")
+        data_split = SPLIT_ALIASES[split]
+        return [r for r in self._catalog()[1]
+                if r.split == data_split and (not types or r.task_type in types)]
+
+    # --- TextEnv hooks --------------------------------------------------------------------
+    def _reset_task(self, options: dict[str, Any]) -> TaskState:
+        pool = self.games(options["split"], options.get("task_type"))
+        wanted = options.get("task_id", options.get("task"))
+        if wanted is not None:
+            pool = [r for r in pool if r.game_id == wanted]
+            if not pool:
+                raise ValueError(f"no ALFWorld game {wanted!r} in split {options['split']!r}")
+        if not pool:
+            raise ValueError(f"no ALFWorld games for options {options!r}")
+        record = pool[int(self.np_random.integers(len(pool)))]
+        if self._game is None:
+            self._game = AlfredGame()
+        if self._record is None or self._game.source != record.location:
+            self._record = None
+            self._game.load(record.payload(), source=record.location)
+        self._record = record
+        intro = self._game.reset()
+        self._admissible = self._game.admissible
+        self._plan = list(record.walkthrough) if record.walkthrough else None
+        obs = intro.split(BANNER, 1)[-1].strip()
+        task = obs.rsplit(TASK_PREFIX, 1)[-1].strip().rstrip(".") if TASK_PREFIX in obs else ""
+        return TaskState(observation=obs, task=task, task_id=record.game_id,
+                         extra=self._extra())
+
+    def _step_action(self, action: str) -> StepResult:
+        assert self._game is not None
+        command = clean_command(action)
+        won_before = self._game.won
+        feedback, valid = self._game.step(command)
+        self._admissible = self._game.admissible
+        if self._plan and valid and command == self._plan[0]:
+            self._plan = self._plan[1:]
+        elif valid:
+            self._plan = None  # state left the cached plan: replan on demand
+        won = self._game.won
+        return StepResult(
+            observation=feedback,
+            reward=1.0 if won and not won_before else 0.0,
+            terminated=won,
+            action_valid=valid,
+            won=won,
+            score=1.0 if won else 0.0,
+            extra=self._extra(),
+        )
+
+    def _extra(self) -> dict[str, Any]:
+        assert self._record is not None
+        return {"task_type": self._record.task_type, "source": self._record.source,
+                "split": self._record.split, "gamefile": self._record.location}
+
+    def admissible_actions(self) -> list[str]:
+        return list(self._admissible)
+
+    def close(self) -> None:
+        if self._game is not None:
+            self._game.close()
+            self._game = None
+            self._record = None
+        super().close()
+
+    def expert_plan(self) -> list[str] | None:
+        if self._game is None or self._record is None:
+            return None
+        if self._game.won:
+            return []
+        if self._plan is None:
+            self._plan = self._game.plan()
+        return list(self._plan)
+
+    def expert_action(self) -> str | None:
+        plan = self.expert_plan()
+        return plan[0] if plan else None
