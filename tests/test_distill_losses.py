@@ -107,6 +107,45 @@ def test_token_divergence_noncontiguous_and_bf16_inputs():
     torch.testing.assert_close(full_s.grad[:, :-1].float(), s32.grad.float(), atol=1e-2, rtol=2e-2)
 
 
+def test_token_divergence_saves_only_its_inputs_for_backward():
+    """Nothing [B, T, V]-sized is kept between forward and backward except the inputs."""
+    s = _logits(2, 8, 16, seed=13).requires_grad_(True)
+    t = _logits(2, 8, 16, seed=14)
+    saved = []
+
+    def pack(x):
+        saved.append(x)
+        return x
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        out = token_divergence(s, t, "jsd", chunk_size=4)
+    assert {x.data_ptr() for x in saved} <= {s.data_ptr(), t.data_ptr()}
+    out.sum().backward()
+    assert s.grad.shape == s.shape
+    # The naive autograd formula, by contrast, saves [B, T, V] intermediates.
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        _direct(s, t, "reverse_kl")
+    assert any(x.shape == s.shape and x.data_ptr() != s.data_ptr() for x in saved)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_token_divergence_on_cuda_matches_cpu():
+    s = _logits(2, 6, 50, seed=15)
+    t = _logits(2, 6, 50, seed=16)
+    for kind in ("reverse_kl", "forward_kl", "jsd"):
+        sc = s.cuda().requires_grad_(True)
+        out = token_divergence(sc, t.cuda(), kind, chunk_size=5)
+        assert out.device.type == "cuda"
+        out.sum().backward()
+        sl = s.clone().requires_grad_(True)
+        ref = token_divergence(sl, t, kind, chunk_size=5)
+        ref.sum().backward()
+        torch.testing.assert_close(out.cpu(), ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(sc.grad.cpu(), sl.grad, atol=1e-5, rtol=1e-5)
+
+
 def test_jsd_endpoints_are_the_kls():
     s = _logits(2, 3, 8, seed=9)
     t = _logits(2, 3, 8, seed=10)

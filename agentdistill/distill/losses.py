@@ -60,36 +60,58 @@ def _resolve_kind(kind: str, beta: float) -> tuple[str, float]:
     return kind, float(beta)
 
 
-def _kl_rows(log_a: Tensor, log_b: Tensor) -> Tensor:
-    """KL(a || b) per row of ``[n, V]`` log-prob tensors -> ``[n]``; 0 * log 0 terms are 0."""
-    p_a = log_a.exp()
-    term = (log_a - log_b).mul_(p_a)
-    term.masked_fill_(p_a == 0, 0.0)
-    return term.sum(-1)
+# The chunk kernels below work in place wherever they can: each live [n, V] float32 buffer
+# costs n * V * 4 bytes, and the benchmark budget is a small multiple of that per chunk.
+
+
+def _rowdot(a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise dot product of two ``[n, V]`` tensors -> ``[n]`` without an ``[n, V]`` temp."""
+    return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(-1)
+
+
+def _clean_(log_ratio: Tensor) -> Tensor:
+    """Zero the entries of ``log a - log b`` where ``a`` is 0 (in place).
+
+    ``log a - log b`` is -inf or NaN only where ``log a = -inf`` (log-probs are <= 0), i.e.
+    where the weighting probability ``a`` is 0 and the term ``a * log(a / b)`` is 0 by
+    convention. +inf (a > 0 = b, an infinite KL) is kept.
+    """
+    return torch.nan_to_num_(log_ratio, nan=0.0, neginf=0.0, posinf=math.inf)
+
+
+def _log_mixture(ls: Tensor, lt: Tensor, beta: float) -> tuple[Tensor, Tensor]:
+    """log m = log(beta q + (1 - beta) p) and a spare buffer of the same shape."""
+    lm = lt + math.log(beta)
+    spare = ls + math.log1p(-beta)
+    return torch.logaddexp(lm, spare, out=lm), spare
 
 
 def _chunk_value(s: Tensor, t: Tensor, kind: str, beta: float) -> Tensor:
     """Divergence per row of one chunk: s, t ``[n, V]`` logits (any float dtype) -> ``[n]`` f32."""
     ls = torch.log_softmax(s.float(), dim=-1)
     lt = torch.log_softmax(t.float(), dim=-1)
-    if kind == "reverse_kl":
-        return _kl_rows(ls, lt)
-    if kind == "forward_kl":
-        return _kl_rows(lt, ls)
-    lm = torch.logaddexp(lt + math.log(beta), ls + math.log1p(-beta))  # log of the mixture
-    return beta * _kl_rows(lt, lm) + (1.0 - beta) * _kl_rows(ls, lm)
+    if kind == "reverse_kl":  # sum p (log p - log q)
+        d = _clean_(lt.neg_().add_(ls))
+        return _rowdot(ls.exp_(), d)
+    if kind == "forward_kl":  # sum q (log q - log p)
+        d = _clean_(ls.neg_().add_(lt))
+        return _rowdot(lt.exp_(), d)
+    lm, buf = _log_mixture(ls, lt, beta)
+    d = _clean_(torch.sub(lt, lm, out=buf))
+    kl_t = _rowdot(lt.exp_(), d)
+    d = _clean_(torch.sub(ls, lm, out=buf))
+    kl_s = _rowdot(ls.exp_(), d)
+    return beta * kl_t + (1.0 - beta) * kl_s
 
 
-def _softmax_backprop(log_p: Tensor, g: Tensor, scale: float) -> Tensor:
-    """Given dD/dlog-domain term ``g = log p - log x`` (rows), return scale * p * (g - <p, g>).
+def _softmax_backprop_(p: Tensor, g: Tensor, scale: float) -> Tensor:
+    """``scale * p * (g - <p, g>)`` in place on ``g``: the logits-gradient of ``scale * KL``.
 
-    This is the gradient w.r.t. the logits of ``scale * KL(p || x)`` when ``x`` is held fixed
-    (``sum_v p_v g_v`` is that KL, and the ``+1`` of d(p log p)/dp cancels through softmax).
-    Rows where p_v == 0 contribute 0 (avoids -inf * 0). Works in place on ``g``.
+    With ``g = log p - log x`` (cleaned) and ``x`` held fixed, ``<p, g> = KL(p || x)`` and
+    this is d(scale * KL(p || x)) / d logits; the ``+1`` of d(p log p)/dp cancels through
+    the softmax Jacobian. Entries with p = 0 come out 0.
     """
-    p = log_p.exp()
-    g.masked_fill_(p == 0, 0.0)
-    kl = (g * p).sum(-1, keepdim=True)
+    kl = _rowdot(p, g).unsqueeze(-1)
     return g.sub_(kl).mul_(p).mul_(scale)
 
 
@@ -103,26 +125,30 @@ def _chunk_grads(
     JSD_beta (m = beta q + (1 - beta) p): dJSD/dp = (1 - beta)(log p - log m) and
     dJSD/dq = beta (log q - log m), so d/ds = (1 - beta) p (log p - log m - KL(p||m)) and
     d/dt = beta q (log q - log m - KL(q||m)).
+    The student-only path (the usual one) keeps at most 2 (KLs) or 4 (JSD) [n, V] buffers.
     """
     ls = torch.log_softmax(s.float(), dim=-1)
     lt = torch.log_softmax(t.float(), dim=-1)
     gs = gt = None
     if kind == "reverse_kl":
-        if need_s:
-            gs = _softmax_backprop(ls, ls - lt, 1.0)
         if need_t:
             gt = lt.exp().sub_(ls.exp())
+        if need_s:
+            g = _clean_(lt.neg_().add_(ls))
+            gs = _softmax_backprop_(ls.exp_(), g, 1.0)
     elif kind == "forward_kl":
-        if need_s:
-            gs = ls.exp().sub_(lt.exp())
         if need_t:
-            gt = _softmax_backprop(lt, lt - ls, 1.0)
+            gt = _softmax_backprop_(lt.exp(), _clean_(lt - ls), 1.0)
+        if need_s:
+            gs = ls.exp_().sub_(lt.exp_())
     else:
-        lm = torch.logaddexp(lt + math.log(beta), ls + math.log1p(-beta))
-        if need_s:
-            gs = _softmax_backprop(ls, ls - lm, 1.0 - beta)
+        lm, buf = _log_mixture(ls, lt, beta)
         if need_t:
-            gt = _softmax_backprop(lt, lt - lm, beta)
+            gt = _softmax_backprop_(lt.exp(), _clean_(lt - lm), beta)
+        if need_s:
+            g = _clean_(torch.sub(ls, lm, out=buf))
+            del lm
+            gs = _softmax_backprop_(ls.exp_(), g, 1.0 - beta)
     return gs, gt
 
 
@@ -224,13 +250,18 @@ def token_divergence(
     KL(p_T || p_S), ``"jsd"`` = generalized JSD_beta with m = beta p_T + (1 - beta) p_S,
     JSD_beta = beta KL(p_T || m) + (1 - beta) KL(p_S || m); beta = 0 is forward KL and
     beta = 1 is reverse KL by convention (special-cased, as in DESIGN.md).
-    chunk_size: tokens (rows of the flattened ``B*T``) processed at once; None = all at once.
+    chunk_size: tokens (rows of the flattened ``B*T``) processed at once; None = all at once
+    (one chunk: nothing is kept between forward and backward, but each pass transiently
+    holds 2-4 float32 buffers of the input's size). Around ``2**21 / V`` rows (32 at
+    V = 49,152, ~6 MB per buffer) keeps the overhead small at negligible speed cost; see
+    benchmarks/results/divergence.md.
 
     Returns ``[B, T]`` float32. Math is float32 whatever the input dtype. Differentiable
-    w.r.t. both inputs via an analytic backward that recomputes each chunk, so peak extra
-    memory is the input-sized gradient plus a few ``[chunk_size, V]`` float32 buffers, and
-    values/gradients do not depend on ``chunk_size``. Masking is the caller's job (reduce the
-    result with :func:`agentdistill.distill.rl.masked_mean`).
+    w.r.t. both inputs via an analytic backward that recomputes each chunk (only the inputs
+    are saved), so the peak extra memory of forward + backward is the input-sized gradient
+    plus 2 (KLs) to 4 (JSD) ``[chunk_size, V]`` float32 buffers, and values/gradients do not
+    depend on ``chunk_size``. Masking is the caller's job (reduce the result with
+    :func:`agentdistill.distill.rl.masked_mean`).
     """
     kind, beta = _resolve_kind(kind, beta)
     if not (isinstance(student_logits, Tensor) and isinstance(teacher_logits, Tensor)):
