@@ -132,6 +132,7 @@ class OptimConfig(Strict):
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float | None = Field(1.0, gt=0.0)
     micro_batch_size: int = Field(4, ge=1)
+    old_logprobs: Literal["sampler", "recompute"] = "sampler"
 
 
 class EvalConfig(Strict):
@@ -142,6 +143,7 @@ class EvalConfig(Strict):
     temperature: float = Field(0.0, ge=0.0)
     max_new_tokens: int | None = Field(None, ge=1)
     measure_kl: bool = True
+    kl_max_turns: int = Field(256, ge=0, description="turns used for the exact KL; 0: all")
     teacher_policy: bool = False
 
     def seed_list(self) -> list[int]:
@@ -159,6 +161,7 @@ class TrainConfig(Strict):
 
     seed: int = 0
     output_dir: str = "runs/train"
+    num_threads: int | None = Field(None, ge=1, description="torch.set_num_threads; None: torch default")
     steps: int = Field(10, ge=0)
     checkpoint_every: int = Field(0, ge=0, description="0: only at the end")
     model: ModelConfig = ModelConfig()

@@ -19,8 +19,9 @@ and ``copy`` (hard copy every N steps).
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,27 +36,21 @@ from agentdistill.agents.trajectory import Episode, Message, Turn
 
 
 def render_prompt_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
-    """Chat-template ``messages`` with the generation prompt and return token ids."""
-    out = tokenizer.apply_chat_template(
-        list(messages), add_generation_prompt=True, tokenize=True, return_dict=False
-    )
-    if isinstance(out, dict) or hasattr(out, "input_ids"):
-        out = out["input_ids"]
-    if out and isinstance(out[0], list):  # batched form for a single conversation
-        out = out[0]
-    return [int(i) for i in out]
+    """Chat-template ``messages`` with the generation prompt and encode the text once.
+
+    Same procedure as the student's policy (``prompts.prompt_token_ids``): render to text,
+    then tokenize without adding special tokens again.
+    """
+    text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+    return [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
 
 
 def generation_prefix(tokenizer: Any) -> list[int]:
     """The ids that ``add_generation_prompt=True`` appends (the assistant header)."""
     probe = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
     with_gen = render_prompt_ids(tokenizer, probe)
-    out = tokenizer.apply_chat_template(
-        probe, add_generation_prompt=False, tokenize=True, return_dict=False
-    )
-    if isinstance(out, dict) or hasattr(out, "input_ids"):
-        out = out["input_ids"]
-    without = [int(i) for i in out]
+    text = tokenizer.apply_chat_template(probe, add_generation_prompt=False, tokenize=False)
+    without = [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
     if with_gen[: len(without)] != without or len(with_gen) == len(without):
         raise ValueError(
             "the chat template's generation prompt is not a suffix of the rendered "
@@ -377,8 +372,22 @@ class Teacher:
         if student_tokenizer is not None:
             check_tokenizers_compatible(student_tokenizer, tokenizer)
         self.tokenizer = tokenizer
-        self.model = model if model is not None else self.sync.init_teacher(student)
         self.is_self = student is not None
+        # A frozen self-teacher of a LoRA student is the base model: the adapters switched
+        # off reproduce the starting weights exactly (LoRA's B starts at 0), with no copy.
+        self._adapters_off = (
+            self.is_self and self.sync.mode == "frozen" and hasattr(student, "disable_adapter")
+            and _adapters_are_zero(student)
+        )
+        if model is not None:
+            self.model = model
+        elif self._adapters_off:
+            self.model = student
+        else:
+            self.model = self.sync.init_teacher(student)
+        self._synced_names = (
+            {n for n, p in student.named_parameters() if p.requires_grad} if student is not None else None
+        )
         self.context = context or PlainContext()
         self.top_k = int(top_k)
         self.batch_size = int(batch_size)
@@ -409,6 +418,20 @@ class Teacher:
         return ids
 
     # -- scoring -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def scoring_model(self) -> Iterator[torch.nn.Module]:
+        """The module that computes teacher logits (eval mode, adapters off if frozen LoRA)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            if self._adapters_off:
+                with self.model.disable_adapter():
+                    yield self.model
+            else:
+                yield self.model
+        finally:
+            self.model.train(was_training)
+
     @torch.no_grad()
     def score_turns(
         self, turns: Sequence[Turn], episodes: Sequence[Episode | None] | None = None,
@@ -424,13 +447,11 @@ class Teacher:
             raise ValueError("episodes must align with turns")
         prompts = [self.teacher_prompt_ids(t, e) for t, e in zip(turns, episodes, strict=True)]
         results: list[TokenScores] = []
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with self.scoring_model() as scorer:
             for start in range(0, len(turns), self.batch_size):
                 chunk = list(range(start, min(start + self.batch_size, len(turns))))
                 out = response_logprobs(
-                    self.model,
+                    scorer,
                     [prompts[i] for i in chunk],
                     [turns[i].response_ids for i in chunk],
                     pad_id=self.pad_id,
@@ -443,8 +464,6 @@ class Teacher:
                         ts.topk_ids = out.topk_ids[row, :n].cpu().tolist()
                         ts.topk_logprobs = out.topk_logprobs[row, :n].cpu().tolist()
                     results.append(ts)
-        finally:
-            self.model.train(was_training)
         if write:
             for t, ts in zip(turns, results, strict=True):
                 t.teacher_logprobs = ts.logprobs
@@ -461,4 +480,36 @@ class Teacher:
 
     def after_step(self, student: torch.nn.Module, step: int) -> bool:
         """Apply the sync policy after optimizer step ``step``."""
+        if self._adapters_off:
+            return False
         return self.sync.update(self.model, student, step)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights that differ from the student's start (EMA / copy teachers), for checkpoints."""
+        if self.sync.mode not in ("ema", "copy") or not self.is_self:
+            return {}
+        names = getattr(self, "_synced_names", None)
+        return {n: p.detach().clone() for n, p in self.model.named_parameters()
+                if names is None or n in names}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if not state:
+            return
+        params = dict(self.model.named_parameters())
+        missing = set(state) - set(params)
+        if missing:
+            raise ValueError(f"teacher checkpoint has unknown parameters: {sorted(missing)[:3]}")
+        with torch.no_grad():
+            for n, v in state.items():
+                params[n].copy_(v)
+
+
+def _adapters_are_zero(model: torch.nn.Module) -> bool:
+    """True when every LoRA ``B`` matrix is zero (the adapted model equals its base)."""
+    found = False
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            found = True
+            if bool(p.detach().abs().max() > 0):
+                return False
+    return found
