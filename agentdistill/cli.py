@@ -1,0 +1,299 @@
+"""``agentdistill`` command line: ``eval`` and ``inspect`` (more commands append below).
+
+Each command is one function decorated with ``@app.command(...)``; adding a command means
+appending one such function. Bad arguments raise ``typer.BadParameter`` (a one-line
+message, exit code 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="agentdistill: evaluate and train LLM agents on multi-turn text environments.",
+)
+console = Console()
+
+DEFAULT_ENV = "agentdistill/Sokoban-v0"
+DEFAULT_POLICY = "smollm2"
+
+
+@app.callback()
+def _root() -> None:
+    """agentdistill: evaluate and train LLM agents on multi-turn text environments."""
+
+
+# --- shared helpers ---------------------------------------------------------------------
+def check_env_id(env_id: str) -> str:
+    """The env id if registered, else a BadParameter listing the valid agentdistill ids."""
+    import gymnasium as gym
+
+    import agentdistill.envs  # noqa: F401 - registers the ids
+    from agentdistill.envs.registration import env_ids
+
+    if env_id not in gym.registry:
+        raise typer.BadParameter(
+            f"unknown env id {env_id!r}; valid ids: {', '.join(env_ids())}", param_hint="--env"
+        )
+    return env_id
+
+
+def probe_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
+    """Make (and close) the env once so a missing optional engine fails with its fix."""
+    import gymnasium as gym
+
+    try:
+        gym.make(env_id, **(env_kwargs or {})).close()
+    except ImportError as exc:
+        family = env_id.rsplit("/", 1)[-1].split("-")[0].lower()
+        raise typer.BadParameter(
+            f"{env_id} needs an optional engine ({exc}); install it with "
+            f"pip install 'agentdistill[{family}]'",
+            param_hint="--env",
+        ) from exc
+
+
+def _slug(text: str) -> str:
+    name = Path(text.rstrip("/")).name or text
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "policy"
+
+
+def _fmt(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def results_table(episodes: list[Any], title: str) -> tuple[Table, dict[str, Any]]:
+    """A rich table (all episodes, plus one row per task type when there are several)
+    and the same numbers as a dict."""
+    from agentdistill.agents.trajectory import summarize
+
+    summary: dict[str, Any] = {"all": summarize(episodes)}
+    types = sorted(
+        {
+            str(e.metadata.get("task_type"))
+            for e in episodes
+            if e.metadata.get("task_type") is not None
+        }
+    )
+    if len(types) > 1:
+        for t in types:
+            summary[t] = summarize([e for e in episodes if str(e.metadata.get("task_type")) == t])
+    table = Table(title=title)
+    for col in ("", "episodes", "success rate", "mean score", "mean turns", "invalid-action rate"):
+        table.add_column(col, justify="left" if not col else "right")
+    for name, s in summary.items():
+        table.add_row(
+            name,
+            str(s["episodes"]),
+            _fmt(s["success_rate"]),
+            _fmt(s["mean_score"]),
+            _fmt(s["mean_turns"]),
+            _fmt(s["invalid_action_rate"]),
+        )
+    return table, summary
+
+
+def make_policy(
+    policy: str,
+    *,
+    seed: int,
+    batch_size: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    history_k: int,
+    device: str,
+    dtype: str,
+) -> Any:
+    """``expert`` | ``random`` | a model (``smollm2``, HF id, local dir or .gguf)."""
+    from agentdistill.agents.policies import ExpertPolicy, LLMPolicy, RandomPolicy
+
+    if policy == "expert":
+        return ExpertPolicy()
+    if policy == "random":
+        return RandomPolicy(seed=seed)
+    from agentdistill.agents.backends.base import SamplingParams
+    from agentdistill.agents.backends.hf import HFBackend
+    from agentdistill.agents.models import ModelLoadError, load_model
+
+    try:
+        sampling = SamplingParams(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    try:
+        with console.status(f"loading {policy} ..."):
+            model, tokenizer = load_model(policy, dtype=dtype, device=device)
+    except ModelLoadError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--policy") from exc
+    backend = HFBackend(model, tokenizer, max_batch_size=batch_size)
+    return LLMPolicy(backend, sampling, history_k=history_k)
+
+
+# --- eval -------------------------------------------------------------------------------
+@app.command("eval")
+def eval_cmd(
+    env: str = typer.Option(DEFAULT_ENV, help="registered env id"),
+    policy: str = typer.Option(
+        DEFAULT_POLICY, help="smollm2 | expert | random | HF id | model dir | .gguf file"
+    ),
+    episodes: int = typer.Option(16, min=1, help="number of seeded tasks"),
+    seed: int = typer.Option(0, help="first seed; tasks use seed, seed+1, ..."),
+    split: str = typer.Option("test", help="train | valid_seen | valid_unseen | test"),
+    batch_size: int = typer.Option(8, min=1, help="envs stepped (and prompts generated) together"),
+    temperature: float = typer.Option(0.7, min=0.0, help="0 = greedy"),
+    top_p: float = typer.Option(1.0, help="nucleus sampling mass"),
+    max_new_tokens: int = typer.Option(96, min=1, help="tokens per answer"),
+    max_turns: int | None = typer.Option(None, min=1, help="override the env's turn limit"),
+    history_k: int = typer.Option(2, min=0, help="past steps shown in the prompt"),
+    device: str = typer.Option("auto", help="cpu | cuda | auto"),
+    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16 | auto"),
+    out: Path | None = typer.Option(
+        None, help="episodes JSONL (default runs/eval/<env>-<policy>.jsonl)"
+    ),
+    progress: bool = typer.Option(True, help="show a progress bar"),
+) -> None:
+    """Roll a policy out on seeded tasks; print success / score / turns / invalid actions."""
+    from agentdistill.agents.rollout import rollout
+    from agentdistill.agents.trajectory import episode_to_json
+    from agentdistill.envs.core import SPLITS
+
+    check_env_id(env)
+    if split not in SPLITS:
+        raise typer.BadParameter(
+            f"unknown split {split!r}; use one of {', '.join(SPLITS)}", param_hint="--split"
+        )
+    probe_env(env)
+    agent = make_policy(
+        policy,
+        seed=seed,
+        batch_size=batch_size,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        history_k=history_k,
+        device=device,
+        dtype=dtype,
+    )
+    name = f"{_slug(env)}-{_slug(policy)}"
+    out = out or Path("runs") / "eval" / f"{name}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(seed, seed + episodes))
+    with out.open("w", encoding="utf-8") as fh:
+
+        def write(episode: Any) -> None:
+            fh.write(episode_to_json(episode) + "\n")
+            fh.flush()
+
+        done = rollout(
+            agent,
+            env,
+            seeds,
+            options={"split": split},
+            max_turns=max_turns,
+            progress=progress,
+            on_episode=write,
+            batch_size=batch_size,
+        )
+    interrupted = len(done) < len(seeds)
+    table, summary = results_table(done, f"{policy} on {env}")
+    console.print(table)
+    summary_path = out.with_name(out.stem + ".summary.json")
+    meta = {
+        "env": env,
+        "policy": policy,
+        "episodes_requested": episodes,
+        "seeds": seeds,
+        "split": split,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_new_tokens": max_new_tokens,
+        "history_k": history_k,
+        "batch_size": batch_size,
+        "interrupted": interrupted,
+        "episodes_file": str(out),
+    }
+    summary_path.write_text(json.dumps({**meta, "results": summary}, indent=2) + "\n")
+    console.print(f"episodes: {out}\nsummary: {summary_path}")
+    if interrupted:
+        console.print(f"[yellow]interrupted: {len(done)}/{len(seeds)} episodes finished")
+        raise typer.Exit(130)
+
+
+# --- inspect ----------------------------------------------------------------------------
+@app.command("inspect")
+def inspect_cmd(
+    episodes_file: Path = typer.Argument(..., help="episodes JSONL written by eval/rollout"),
+    episode: str | None = typer.Option(None, "--episode", help="only this episode id"),
+    max_chars: int = typer.Option(600, min=20, help="cut long texts to this many characters"),
+    summary_only: bool = typer.Option(False, "--summary", help="only the summary table"),
+) -> None:
+    """Pretty-print episodes: each turn's response, action, validity, reward, observation."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from agentdistill.agents.trajectory import load_jsonl
+
+    try:
+        episodes = load_jsonl(episodes_file)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc).splitlines()[0], param_hint="EPISODES_FILE") from exc
+    if episode is not None:
+        episodes = [e for e in episodes if e.episode_id == episode]
+        if not episodes:
+            raise typer.BadParameter(
+                f"no episode {episode!r} in {episodes_file}", param_hint="--episode"
+            )
+
+    def cut(text: str) -> str:
+        text = str(text)
+        return (
+            text
+            if len(text) <= max_chars
+            else text[:max_chars] + f" [... {len(text) - max_chars} more]"
+        )
+
+    if not summary_only:
+        for ep in episodes:
+            head = (
+                f"[bold]{ep.episode_id}[/]  task {ep.task_id}  seed {ep.seed}  "
+                f"won {ep.won}  score {ep.score:.2f}  return {ep.episode_return:.2f}  "
+                f"turns {ep.num_turns}{'  truncated' if ep.truncated else ''}"
+            )
+            console.rule(head)
+            console.print(Text(f"task: {cut(ep.task)}", style="dim"))
+            for t in ep.turns:
+                tag = "replay" if t.is_replay else "student"
+                flags = f"format {'ok' if t.format_valid else 'BAD'}, action {'valid' if t.action_valid else 'INVALID'}"
+                body = ""
+                if t.response_text and t.response_text != t.action:
+                    body += f"response: {cut(t.response_text)}\n"
+                body += f"action: {t.action!r}  ({flags}, reward {t.reward:+.2f}, {len(t.response_ids)} tokens)\n"
+                body += f"observation:\n{cut(t.observation)}"
+                console.print(
+                    Panel(
+                        Text(body), title=Text(f"turn {t.turn_index} [{tag}]"), title_align="left"
+                    )
+                )
+    table, _ = results_table(episodes, str(episodes_file))
+    console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point (``agentdistill``)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
