@@ -8,6 +8,7 @@ Process-failure tests make their own.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 pytest.importorskip("scienceworld", reason="needs the scienceworld extra")
+if shutil.which("java") is None:
+    pytest.skip("ScienceWorld needs a Java runtime (apt: openjdk-17-jre-headless)",
+                allow_module_level=True)
 
 import agentdistill.envs  # noqa: E402,F401  (registers the ids)
 from agentdistill.envs.core import STEP_INFO_KEYS  # noqa: E402

@@ -146,24 +146,20 @@ def _canon(action: str) -> str:
 
 def bound_actions(actions: Sequence[str], limit: int | None) -> list[str]:
     """Drop duplicates and ``reset task``; keep at most ``limit``, round-robin over verbs."""
-    seen: set[str] = set()
+    unique = [a for a in dict.fromkeys(actions) if a != "reset task"]
+    if limit is None or len(unique) <= limit:
+        return unique
     groups: dict[str, list[str]] = {}
-    for action in actions:
-        if action in seen or _canon(action) == "reset task":
-            continue
-        seen.add(action)
-        groups.setdefault(action.split(" ", 1)[0], []).append(action)
-    flat = [a for group in groups.values() for a in group]
-    if limit is None or len(flat) <= limit:
-        return flat
-    chosen: list[str] = []
-    queues = [list(reversed(group)) for group in groups.values()]
+    for action in unique:
+        groups.setdefault(action.partition(" ")[0], []).append(action)
+    chosen: set[str] = set()
+    depth = 0
     while len(chosen) < limit:
-        for q in queues:
-            if q and len(chosen) < limit:
-                chosen.append(q.pop())
-    order = {a: i for i, a in enumerate(flat)}
-    return sorted(chosen, key=order.__getitem__)
+        for group in groups.values():
+            if depth < len(group) and len(chosen) < limit:
+                chosen.add(group[depth])
+        depth += 1
+    return [a for a in unique if a in chosen]
 
 
 class ScienceWorldEnv(TextEnv):
