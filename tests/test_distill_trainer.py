@@ -1,0 +1,275 @@
+"""Trainer: config validation, loss masks, a fixed-batch descent check, resume equality,
+and every method end to end for a few steps on a tiny random model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from agentdistill.agents.models import tiny_random_model
+from agentdistill.agents.prompts import build_messages
+from agentdistill.agents.trajectory import Episode, Turn
+from agentdistill.distill.config import METHODS, ConfigError, load_config, parse_config
+from agentdistill.distill.teacher import Teacher, render_prompt_ids, response_logprobs
+from agentdistill.distill.trainer import (
+    Trainer,
+    build_rows,
+    kl_stats,
+    main,
+    pad_values,
+    token_mask,
+)
+
+ENV = "agentdistill/Sokoban-v0"
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return tiny_random_model(seed=0)[1]
+
+
+def tiny_cfg(tmp_path, **over):
+    data = {
+        "seed": 0,
+        "output_dir": str(tmp_path / "run"),
+        "steps": 2,
+        "model": {"tiny_random_seed": 0},
+        "env": {"max_turns": 2},
+        "rollout": {"tasks_per_step": 1, "group_size": 2, "max_new_tokens": 4},
+        "teacher": {"context": "expert_action", "sync": "frozen"},
+        "optim": {"lr": 1e-3, "micro_batch_size": 2},
+        "eval": {"seeds": [0], "before": False, "after": False},
+        "log": {"tensorboard": False, "plots": False, "progress": False},
+    }
+    for key, value in over.items():
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return parse_config(data)
+
+
+# -- config ---------------------------------------------------------------------------
+
+
+def test_unknown_keys_and_bad_values_are_readable_errors(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        parse_config({"stepz": 3, "loss": {"method": "opd", "coef": 1}, "rollout": {"group_size": 0}})
+    text = str(err.value)
+    assert "stepz: unknown key" in text
+    assert "loss.coef: unknown key" in text
+    assert "rollout.group_size" in text
+    with pytest.raises(ConfigError, match="loss.method"):
+        parse_config({"loss": {"method": "dpo"}})
+    with pytest.raises(ConfigError, match="group_size >= 2"):
+        parse_config({"loss": {"method": "grpo"}, "rollout": {"group_size": 1}})
+    with pytest.raises(ConfigError, match="teacher.context='skills'"):
+        parse_config({"loss": {"method": "skill_sd"}, "teacher": {"context": "expert_action"}})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="no config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_cli_entry_reports_config_errors_without_traceback(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("steps: 1\noptim: {learning_rate: 0.1}\n")
+    assert main([str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "optim.learning_rate: unknown key" in err and "Traceback" not in err
+
+
+def test_overrides_merge_dotted_keys(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("steps: 1\n")
+    c = load_config(cfg, {"optim.lr": 0.5, "steps": 7})
+    assert c.optim.lr == 0.5 and c.steps == 7
+
+
+# -- rows and masks ---------------------------------------------------------------------
+
+
+def _turn(tok, index, response, replay=False, obs="# @ #"):
+    msgs = build_messages(ENV, "push", obs, [], ["up"])
+    return Turn(
+        turn_index=index, prompt_messages=msgs, prompt_ids=render_prompt_ids(tok, msgs),
+        response_ids=list(response), response_logprobs=[-1.0] * len(response),
+        response_text="", action="up", format_valid=True, action_valid=True, reward=0.0,
+        observation="moved", is_replay=replay, info={"expert_action": "left"},
+    )
+
+
+def test_only_student_response_tokens_carry_loss(tok):
+    ep = Episode(episode_id="e", env_id=ENV, task_id="t", task="push", seed=0, turns=[
+        _turn(tok, 0, [], replay=True),  # expert replay: no tokens, no loss
+        _turn(tok, 1, [5, 6, 7]),
+        _turn(tok, 2, [8]),
+    ])
+    rows = build_rows([ep])
+    assert [(r.episode_id, r.turn_index) for r in rows] == [("e", 1), ("e", 2)]
+    mask = token_mask(rows, 3)
+    assert mask.tolist() == [[True, True, True], [True, False, False]]
+    assert int(mask.sum()) == sum(len(t.response_ids) for t in ep.turns)
+    # the model pass scores exactly the response tokens: one log-prob per response token
+    model = tiny_random_model(seed=0)[0]
+    out = response_logprobs(model, [r.prompt_ids for r in rows], [r.response_ids for r in rows])
+    assert torch.equal(out.mask.cpu(), mask)
+
+
+def test_padding_values_do_not_change_the_loss(tmp_path, tok):
+    trainer = Trainer(tiny_cfg(tmp_path))
+    ep = Episode(episode_id="e", env_id=ENV, task_id="t", task="push", seed=0,
+                 turns=[_turn(tok, 0, [5, 6, 7]), _turn(tok, 1, [8])])
+    trainer.teacher.score_episodes([ep])
+    rows = build_rows([ep])
+    loss_a, _, mask = trainer.micro_loss(rows)
+    padded = pad_values([r.teacher_logprobs for r in rows], 3)
+    assert padded[1, 1:].abs().sum() == 0 and not mask[1, 1:].any()
+    rows[1].teacher_logprobs = rows[1].teacher_logprobs  # same real values
+    loss_b, _, _ = trainer.micro_loss(rows)
+    assert torch.allclose(loss_a, loss_b)
+
+
+def test_kl_stats_per_trajectory_and_turn():
+    from agentdistill.distill.trainer import Row
+
+    rows = [
+        Row(0, "a", 0, [1], [1, 2], [-1.0, -1.0], [-2.0, -1.0]),  # k1 = 1, 0
+        Row(0, "a", 1, [1], [1], [-1.0], [-1.0]),  # 0
+        Row(1, "b", 0, [1], [1], [-1.0], [-4.0]),  # 3
+    ]
+    s = kl_stats(rows)
+    assert s["traj_kl_mean"] == pytest.approx((1 / 3 + 3) / 2)
+    assert s["traj_kl_std"] == pytest.approx(abs(3 - 1 / 3) / 2)
+    assert s["kl_by_turn"] == {0: pytest.approx(4 / 3), 1: 0.0}
+    assert s["reverse_kl"] == pytest.approx(1.0)
+
+
+def test_sod_hook_weights_turns(tmp_path, tok):
+    trainer = Trainer(tiny_cfg(tmp_path, **{"loss.method": "sod", "loss.sod_delta": 0.5}))
+    from agentdistill.distill.trainer import Row
+
+    rows = [Row(0, "a", k, [1], [1], [-1.0], [-1.0 - d]) for k, d in enumerate([1.0, 2.0, 0.5])]
+    m = trainer.row_weights(rows)
+    assert [r.weight for r in rows] == pytest.approx([1.0, 0.5, 1.5])
+    assert m["sod_weight_mass"] == pytest.approx(1.0)
+
+
+# -- optimisation -----------------------------------------------------------------------
+
+
+def test_opd_steps_reduce_divergence_on_a_fixed_batch(tmp_path, tok):
+    """OPD's update is descent on 1/2 (log pi_theta - log pi_T)^2 over the sampled tokens
+    (its gradient at rho = 1), so repeated steps on one batch must shrink that gap."""
+    cfg = tiny_cfg(tmp_path, **{"optim.lr": 3e-3, "optim.old_logprobs": "recompute",
+                                "optim.grad_clip": None})
+    trainer = Trainer(cfg)
+    teacher_model = tiny_random_model(seed=1)[0]
+    trainer.teacher = Teacher(tok, model=teacher_model, student_tokenizer=tok)
+    g = torch.Generator().manual_seed(0)
+    turns = [_turn(tok, i, torch.randint(100, 40000, (6,), generator=g).tolist(), obs=f"obs {i}")
+             for i in range(4)]
+    ep = Episode(episode_id="e", env_id=ENV, task_id="t", task="push", seed=0, turns=turns)
+    trainer.teacher.score_episodes([ep])
+    rows = build_rows([ep])
+    teacher_lp = pad_values([r.teacher_logprobs for r in rows], 6)
+
+    def k2() -> float:
+        with torch.no_grad():
+            lp = response_logprobs(trainer.model, [r.prompt_ids for r in rows],
+                                   [r.response_ids for r in rows]).logprobs
+        return float(0.5 * ((lp - teacher_lp) ** 2).mean())
+
+    history = [k2()]
+    for _ in range(5):
+        trainer._recompute_old(rows)
+        m = trainer._update(rows)
+        history.append(k2())
+    assert history[-1] < 0.5 * history[0], history
+    # Adam's first step may overshoot; after it the gap shrinks at every step
+    assert all(b < a for a, b in zip(history[1:], history[2:], strict=False)), history
+    assert m["ratio_mean"] == pytest.approx(1.0, abs=1e-4)
+
+
+def _weights(trainer):
+    return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.slow
+def test_resume_equals_uninterrupted(tmp_path):
+    over = {"model.lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+            "steps": 3, "teacher.sync": "ema", "teacher.ema_rate": 0.5}
+    straight = Trainer(tiny_cfg(tmp_path / "a", **over))
+    straight.fit()
+    first = Trainer(tiny_cfg(tmp_path / "b", **{**over, "steps": 2}))
+    first.fit()
+    resumed = Trainer(tiny_cfg(tmp_path / "b", **over))
+    resumed.load_checkpoint(tmp_path / "b" / "run")
+    assert resumed.step == 2
+    resumed.fit()
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ta, tb = straight.teacher.state_dict(), resumed.teacher.state_dict()
+    assert ta and all(torch.equal(ta[k], tb[k]) for k in ta)
+    la = [h["loss"] for h in straight.history if h["kind"] == "train"]
+    lb = [h["loss"] for h in resumed.history if h["kind"] == "train"]
+    assert la == lb and len(la) == 3
+    logged = [json.loads(x) for x in (tmp_path / "b" / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in logged if h["kind"] == "train"] == [0, 1, 2]
+
+
+# -- methods end to end -------------------------------------------------------------------
+
+
+def _method_cfg(tmp_path, method):
+    over = {"loss.method": method, "steps": 3}
+    if method == "skill_sd":
+        over.update({"teacher.context": "skills", "teacher.sync": "ema"})
+    if method.startswith("tcod_"):
+        over.update({"curriculum.K": 1, "env.max_turns": 3})
+    return tiny_cfg(tmp_path, **over)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_runs_three_steps(tmp_path, method):
+    trainer = Trainer(_method_cfg(tmp_path, method))
+    seen: list[list[Episode]] = []
+    collect = trainer.collect
+
+    def spy(step):
+        eps = collect(step)
+        seen.append(eps)
+        return eps
+
+    trainer.collect = spy
+    before = _weights(trainer)
+    trainer.fit()
+    train = [h for h in trainer.history if h["kind"] == "train"]
+    assert [h["step"] for h in train] == [0, 1, 2]
+    assert all(h["rows"] > 0 and torch.isfinite(torch.tensor(h["loss"])) for h in train)
+    after = _weights(trainer)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    if method == "tcod_f2b":  # depth(s) = 1 + s with K = 1: at most s + 1 student turns
+        for s, eps in enumerate(seen):
+            assert all(len(e.student_turns) <= s + 1 for e in eps)
+        assert any(e.truncated for e in seen[0])
+    if method == "tcod_b2f":  # replayed expert turns come first and carry no loss
+        replayed = [t for eps in seen for e in eps for t in e.turns if t.is_replay]
+        assert replayed and all(not t.trainable for t in replayed)
+        for eps in seen:
+            for e in eps:
+                flags = [t.is_replay for t in e.turns]
+                assert flags == sorted(flags, reverse=True)
+    if method == "sod":
+        assert all("sod_weight_mass" in h for h in train)
+    if method == "skill_sd":
+        assert len(trainer.skill_bank) > 0 and (trainer.out / "skills.json").is_file()
+        assert all("sd_reverse_kl_iw" in h for h in train)
+    if method in ("grpo", "grpo+opd", "sod", "skill_sd"):
+        assert all("reward_mean" in h for h in train)
