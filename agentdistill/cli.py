@@ -164,7 +164,11 @@ def eval_cmd(
     ),
     progress: bool = typer.Option(True, help="show a progress bar"),
 ) -> None:
-    """Roll a policy out on seeded tasks; print success / score / turns / invalid actions."""
+    """Roll a policy out on seeded tasks; print success / score / turns / invalid actions.
+
+    Episodes are appended to the JSONL as they finish (nothing is lost on Ctrl-C), then
+    the file is rewritten in seed order; a summary JSON is written next to it.
+    """
     from agentdistill.agents.rollout import rollout
     from agentdistill.agents.trajectory import episode_to_json
     from agentdistill.envs.core import SPLITS
@@ -206,6 +210,12 @@ def eval_cmd(
             on_episode=write,
             batch_size=batch_size,
         )
+    # Rewrite in seed order (the incremental file is in finishing order); atomic rename.
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for episode in done:
+            fh.write(episode_to_json(episode) + "\n")
+    tmp.replace(out)
     interrupted = len(done) < len(seeds)
     table, summary = results_table(done, f"{policy} on {env}")
     console.print(table)

@@ -75,5 +75,6 @@ def get_tiny_lm():
 
     from agentdistill.agents.models import tiny_random_model
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    # one thread: CI has 2 cores, and oversubscribed BLAS threads slow tiny matmuls 10x
+    torch.set_num_threads(1)
     return tiny_random_model(seed=0)
