@@ -300,6 +300,38 @@ def inspect_cmd(
     console.print(table)
 
 
+# --- train ------------------------------------------------------------------------------
+@app.command("train")
+def train_cmd(
+    config: Path = typer.Argument(..., help="YAML train config (see configs/)"),
+    resume: Path | None = typer.Option(
+        None, help="continue from a checkpoint dir, a run dir (its latest) or .../latest"
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", help="override a config field, e.g. --set steps=5 --set optim.lr=1e-4"
+    ),
+) -> None:
+    """Train a student (OPD, GRPO, GRPO+OPD, SOD, TCOD, Skill-SD) from a config file."""
+    import yaml
+
+    from agentdistill.distill.config import ConfigError
+    from agentdistill.distill.trainer import run_train
+
+    overrides: dict[str, Any] = {}
+    for item in set_:
+        if "=" not in item:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        key, value = item.split("=", 1)
+        overrides[key] = yaml.safe_load(value)
+    try:
+        summary = run_train(config, resume=resume, overrides=overrides)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="CONFIG") from exc
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--resume") from exc
+    console.print_json(json.dumps(summary, default=float))
+
+
 def main() -> None:
     """Console-script entry point (``agentdistill``)."""
     app()

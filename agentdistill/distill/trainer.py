@@ -323,7 +323,10 @@ class Trainer:
         if self.schedule is not None:
             if self.schedule.mode == "b2f":
                 sched, s = self.schedule, step
-                kw["replay_expert_turns"] = lambda seed: sched.replay_length(s, self.expert_length(seed))
+                # replayed steps count against the env's turn limit: leave the student >= 1
+                cap = self.max_turns - 1
+                kw["replay_expert_turns"] = lambda seed: min(
+                    cap, sched.replay_length(s, self.expert_length(seed)))
             else:
                 kw["max_student_turns"] = self.schedule.depth(step)
         if needs_expert:
