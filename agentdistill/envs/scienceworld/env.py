@@ -44,9 +44,11 @@ simulator reports the task completed. A negative simulator score means the task 
 (e.g. focusing on the wrong object): the episode terminates with ``won=False`` and score 0.
 
 Expert. ``expert_action()`` follows the simulator's gold action sequence for the current
-variation (generated on load when ``expert=True``, the default; its length varies from 5
-to about 180 actions, so with the default 30-turn limit some variations cannot be solved
-by the gold path). Actions are compared to the gold path case- and whitespace-
+variation (generated on load when ``expert=True``, the default; pass ``expert=False`` to
+skip that work). Its length ranges from 4 to several hundred actions (763 for one
+inclined-plane variation), so under the default 30-turn limit the expert cannot finish
+every variation; and the simulator's own gold path does not win every variation (e.g.
+``freeze`` variation 11 ends at score 0.87 in the bare simulator too). Actions are compared to the gold path case- and whitespace-
 insensitively; actions the simulator rejected (``action_valid=False``) are ignored. As
 long as every accepted action equals the gold path so far, the expert returns the next
 gold action and ``expert_plan()`` the rest; once the agent has left the gold path both
