@@ -232,6 +232,8 @@ def _method_cfg(tmp_path, method):
         over.update({"teacher.context": "skills", "teacher.sync": "ema"})
     if method.startswith("tcod_"):
         over.update({"curriculum.K": 1, "env.max_turns": 3})
+    if method == "opd":  # one run also exercises eval, TensorBoard and the PNG plots
+        over.update({"log.tensorboard": True, "log.plots": True, "eval.after": True})
     return tiny_cfg(tmp_path, **over)
 
 
@@ -273,6 +275,14 @@ def test_each_method_runs_three_steps(tmp_path, method):
             for e in eps:
                 flags = [t.is_replay for t in e.turns]
                 assert flags == sorted(flags, reverse=True)
+    if method == "opd":
+        out = trainer.out
+        assert (out / "plots" / "kl.png").stat().st_size > 0
+        assert (out / "plots" / "success.png").stat().st_size > 0
+        assert list((out / "tb").glob("events.out.tfevents.*"))
+        after_eval = [h for h in trainer.history if h.get("tag") == "after"]
+        assert len(after_eval) == 1 and "kl_exact" in after_eval[0]
+        assert all(h["kl_by_turn"] and "traj_kl_std" in h for h in train)
     if method == "sod":
         assert all("sod_weight_mass" in h for h in train)
     if method == "skill_sd":

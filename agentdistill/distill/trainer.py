@@ -75,6 +75,16 @@ class Row:
     weight: float = 1.0  # per-turn weight on the OPD term (SOD)
 
 
+def step_seeds(cfg: TrainConfig, step: int) -> list[int]:
+    """Training task seeds of ``step``, drawn from ``env.train_seeds`` with
+    ``numpy.random.default_rng([cfg.seed, step])``: the data order is a function of the step."""
+    sr = cfg.env.train_seeds
+    rng = np.random.default_rng([cfg.seed, step])
+    n = cfg.rollout.tasks_per_step
+    picks = rng.choice(sr.count, size=n, replace=n > sr.count)
+    return [int(sr.start + p) for p in picks]
+
+
 def build_rows(episodes: Sequence[Episode]) -> list[Row]:
     """Trainable turns (student-generated, non-empty) of ``episodes``, in order."""
     rows = []
@@ -383,11 +393,7 @@ class Trainer:
 
     def train_seeds(self, step: int) -> list[int]:
         """The task seeds of ``step``: a pure function of (config seed, step)."""
-        sr = self.cfg.env.train_seeds
-        rng = np.random.default_rng([self.cfg.seed, step])
-        n = self.cfg.rollout.tasks_per_step
-        picks = rng.choice(sr.count, size=n, replace=n > sr.count)
-        return [int(sr.start + p) for p in picks]
+        return step_seeds(self.cfg, step)
 
     def collect(self, step: int) -> list[Episode]:
         from agentdistill.agents.rollout import rollout
@@ -404,7 +410,7 @@ class Trainer:
     # -- one step ----------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
         cfg, step = self.cfg, self.step
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         self.model.eval()
         with torch.no_grad():
             episodes = self.collect(step)
@@ -414,7 +420,7 @@ class Trainer:
             self.teacher.score_episodes(episodes)
         t_teacher = time.perf_counter() - t0 - t_roll
         rows = build_rows(episodes)
-        metrics: dict[str, Any] = {"step": step, "kind": "train"}
+        metrics: dict[str, Any] = {"step": step, "kind": "train", "seeds": self.train_seeds(step)}
         summ = summarize(episodes)
         metrics.update(success_rate=summ["success_rate"], invalid_action_rate=summ["invalid_action_rate"],
                        mean_turns=summ["mean_turns"], episodes=len(episodes), rows=len(rows))
@@ -448,7 +454,7 @@ class Trainer:
             rollout_s=t_roll, teacher_s=t_teacher, update_s=t_update,
             rollout_tokens_per_s=gen_tokens / t_roll if t_roll > 0 else math.nan,
             train_tokens_per_s=n_tok / t_update if t_update > 0 else math.nan,
-            step_s=time.perf_counter() - t0,
+            step_s=time.perf_counter() - t0, step_cpu_s=time.process_time() - cpu0,
         )
         return metrics
 
@@ -552,6 +558,7 @@ class Trainer:
         if ec.measure_kl and self.teacher is not None:
             res.update(self.exact_kl(episodes))
         res["eval_s"] = time.perf_counter() - t0
+        res["seeds"] = seeds
         # A frozen teacher acts the same at every eval: measure it once.
         frozen = self.cfg.teacher.source == "model" or self.cfg.teacher.sync == "frozen"
         if ec.teacher_policy and needs_expert and not (frozen and any(
