@@ -290,3 +290,42 @@ def test_each_method_runs_three_steps(tmp_path, method):
         assert all("sd_reverse_kl_iw" in h for h in train)
     if method in ("grpo", "grpo+opd", "sod", "skill_sd"):
         assert all("reward_mean" in h for h in train)
+
+
+# -- hooks --------------------------------------------------------------------------------
+
+
+def test_hinted_policy_puts_the_scored_hint_in_its_prompt():
+    from agentdistill.agents.policies import ActRequest
+    from agentdistill.distill.teacher import expert_hint
+    from agentdistill.distill.trainer import HintedPolicy
+
+    class Capture:
+        def act(self, requests):
+            self.requests = requests
+            return ["ok"] * len(requests)
+
+    inner = Capture()
+    reqs = [ActRequest(env_id=ENV, task="t", observation="o", history=[], admissible_actions=[],
+                       info={"expert_action": "left"})]
+    assert HintedPolicy(inner).act(reqs) == ["ok"]
+    assert inner.requests[0].hint == expert_hint("left")
+    with pytest.raises(ValueError, match="record_expert"):
+        HintedPolicy(inner).act([ActRequest(env_id=ENV, task="t", observation="o", history=[],
+                                            admissible_actions=[])])
+
+
+def test_tcod_rollout_hooks(tmp_path):
+    f2b = Trainer(tiny_cfg(tmp_path / "f", **{"loss.method": "tcod_f2b", "curriculum.K": 2,
+                                               "env.max_turns": 4}))
+    assert [f2b.rollout_options(s)["max_student_turns"] for s in range(0, 10, 2)] == [1, 2, 3, 4, 4]
+    assert f2b.rollout_options(0)["record_expert"] is True
+    b2f = Trainer(tiny_cfg(tmp_path / "b", **{"loss.method": "tcod_b2f", "curriculum.K": 1,
+                                               "env.max_turns": 15}))
+    seed = 5
+    length = b2f.expert_length(seed)
+    assert length >= 1
+    for step in range(length + 2):
+        n = b2f.rollout_options(step)["replay_expert_turns"](seed)
+        assert n == max(0, length - 1 - step)
+    assert "max_student_turns" not in b2f.rollout_options(0)

@@ -377,12 +377,13 @@ class Trainer:
                 "sod_weight_max": max(r.weight for r in rows)}
 
     # -- rollouts ----------------------------------------------------------------------
-    def _policy(self, temperature: float, max_new_tokens: int, seed: int | None, hinted: bool = False) -> Any:
+    def _policy(self, temperature: float, max_new_tokens: int, seed: int | None, hinted: bool = False,
+                model: Any = None) -> Any:
         from agentdistill.agents.backends.base import SamplingParams
         from agentdistill.agents.backends.hf import HFBackend
         from agentdistill.agents.policies import LLMPolicy
 
-        backend = HFBackend(self.model, self.tokenizer)
+        backend = HFBackend(self.model if model is None else model, self.tokenizer)
         params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature,
                                 top_p=self.cfg.rollout.top_p, seed=seed)
         policy = LLMPolicy(backend, params, history_k=self.cfg.env.history_k)
@@ -604,10 +605,10 @@ class Trainer:
 
         assert self.teacher is not None
         t0 = time.perf_counter()
-        with torch.no_grad(), self.teacher.scoring_model():
+        with torch.no_grad(), self.teacher.scoring_model() as teacher_model:
             episodes = rollout(
                 self._policy(self.cfg.eval.temperature, max_new, seed=_mix(self.cfg.seed, 10**6 + 1),
-                             hinted=True),
+                             hinted=True, model=teacher_model),
                 self.env_id, seeds, options=dict(self.cfg.env.eval_options), group_size=1,
                 max_turns=self.max_turns, env_kwargs=dict(self.cfg.env.kwargs), progress=False,
                 record_expert=True,
