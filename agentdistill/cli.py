@@ -154,7 +154,7 @@ def eval_cmd(
     batch_size: int = typer.Option(8, min=1, help="envs stepped (and prompts generated) together"),
     temperature: float = typer.Option(0.7, min=0.0, help="0 = greedy"),
     top_p: float = typer.Option(1.0, help="nucleus sampling mass"),
-    max_new_tokens: int = typer.Option(96, min=1, help="tokens per answer"),
+    max_new_tokens: int = typer.Option(64, min=1, help="tokens per answer"),
     max_turns: int | None = typer.Option(None, min=1, help="override the env's turn limit"),
     history_k: int = typer.Option(2, min=0, help="past steps shown in the prompt"),
     device: str = typer.Option("auto", help="cpu | cuda | auto"),
@@ -163,6 +163,7 @@ def eval_cmd(
         None, help="episodes JSONL (default runs/eval/<env>-<policy>.jsonl)"
     ),
     progress: bool = typer.Option(True, help="show a progress bar"),
+    threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch's default)"),
 ) -> None:
     """Roll a policy out on seeded tasks; print success / score / turns / invalid actions.
 
@@ -174,6 +175,10 @@ def eval_cmd(
     from agentdistill.envs.core import SPLITS
 
     check_env_id(env)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     if split not in SPLITS:
         raise typer.BadParameter(
             f"unknown split {split!r}; use one of {', '.join(SPLITS)}", param_hint="--split"

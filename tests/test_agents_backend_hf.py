@@ -168,3 +168,19 @@ def test_chunking_by_max_batch_size(tiny_lm, prompts):
         g.token_ids for g in HFBackend(model, tok).generate(prompts, params)
     ]
     assert small.generate([], params) == []
+
+
+def test_peft_wrapped_model(tiny_lm, prompts):
+    peft = pytest.importorskip("peft")
+    model, tok = tiny_lm
+    params = SamplingParams(max_new_tokens=5, temperature=0.0, stop=())
+    ref = HFBackend(model, tok).generate(prompts, params)
+    wrapped = peft.get_peft_model(model, peft.LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    try:
+        backend = HFBackend(wrapped, tok)
+        out = backend.generate(prompts, params)  # LoRA B starts at zero: same model
+        assert [g.token_ids for g in out] == [g.token_ids for g in ref]
+        scores = backend.score(prompts, [g.token_ids for g in out])
+        assert scores[0].logprobs == pytest.approx(out[0].logprobs, abs=1e-4)
+    finally:
+        wrapped.unload()  # give the shared fixture model back unchanged

@@ -32,7 +32,8 @@ from agentdistill.agents.backends.base import Backend, Generation, SamplingParam
 
 def _cache_kwarg(model: Any) -> str:
     """Name of the KV-cache argument (``cache`` in transformers >= 5.x, else ``past_key_values``)."""
-    params = inspect.signature(model.forward).parameters
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT
+    params = inspect.signature(base.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
 
