@@ -44,6 +44,7 @@ def _fmt(v: object) -> str:
 
 def report(run_dir: Path, config_path: Path, wall_s: float | None) -> dict:
     from agentdistill.distill.config import load_config
+    from agentdistill.distill.trainer import step_seeds
 
     cfg = load_config(config_path)
     history = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
@@ -60,7 +61,7 @@ def report(run_dir: Path, config_path: Path, wall_s: float | None) -> dict:
         "config_file": str(config_path.relative_to(ROOT)),
         "config": cfg.model_dump(mode="json"),
         "eval_seeds": before.get("seeds", cfg.eval.seed_list()),
-        "train_seeds_by_step": {h["step"]: h.get("seeds") for h in train},
+        "train_seeds_by_step": {h["step"]: h.get("seeds") or step_seeds(cfg, h["step"]) for h in train},
         "before": {k: before.get(k) for k, _ in EVAL_KEYS},
         "after": {k: after.get(k) for k, _ in EVAL_KEYS},
         "kl_by_turn_before": before.get("kl_exact_by_turn"),

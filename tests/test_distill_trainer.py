@@ -121,18 +121,32 @@ def test_only_student_response_tokens_carry_loss(tok):
     assert torch.equal(out.mask.cpu(), mask)
 
 
-def test_padding_values_do_not_change_the_loss(tmp_path, tok):
+def test_padding_values_do_not_change_the_loss(tmp_path, tok, monkeypatch):
+    """Padded slots of old/teacher log-probs are outside the mask: garbage there is inert."""
+    import agentdistill.distill.trainer as tr
+
     trainer = Trainer(tiny_cfg(tmp_path))
     ep = Episode(episode_id="e", env_id=ENV, task_id="t", task="push", seed=0,
                  turns=[_turn(tok, 0, [5, 6, 7]), _turn(tok, 1, [8])])
     trainer.teacher.score_episodes([ep])
     rows = build_rows([ep])
     loss_a, _, mask = trainer.micro_loss(rows)
-    padded = pad_values([r.teacher_logprobs for r in rows], 3)
-    assert padded[1, 1:].abs().sum() == 0 and not mask[1, 1:].any()
-    rows[1].teacher_logprobs = rows[1].teacher_logprobs  # same real values
+    assert mask.tolist() == [[True, True, True], [True, False, False]]
+    real_pad = tr.pad_values
+
+    def garbage_pad(values, width, device=None):
+        out = real_pad(values, width, device)
+        for i, v in enumerate(values):
+            out[i, len(v):] = 1e4
+        return out
+
+    monkeypatch.setattr(tr, "pad_values", garbage_pad)
     loss_b, _, _ = trainer.micro_loss(rows)
     assert torch.allclose(loss_a, loss_b)
+    # ...while a change on a real response token does change the loss
+    rows[1].teacher_logprobs = [rows[1].teacher_logprobs[0] + 1.0]
+    loss_c, _, _ = trainer.micro_loss(rows)
+    assert not torch.allclose(loss_a, loss_c)
 
 
 def test_kl_stats_per_trajectory_and_turn():
