@@ -250,8 +250,14 @@ def test_bad_options_explain_themselves(fast):
         fast.reset(options={"task": "bake-a-cake"})
     with pytest.raises(ValueError, match="belongs to split"):
         fast.reset(options={"task": "find-animal", "variation": 290})  # a test variation
+    with pytest.raises(ValueError, match="has 300 variations"):
+        fast.reset(options={"task": "find-animal", "variation": 5000})
+    with pytest.raises(ValueError, match="must be an int"):
+        fast.reset(options={"task": "find-animal", "variation": 1.5})
     with pytest.raises(ValueError, match="simplification"):
         fast.reset(options={"task": "find-animal", "simplifications": "cheat"})
+    _, info = fast.reset(options={"task": "find-animal", "variation": np.int64(127)})
+    assert info["variation"] == 127
     # Paper names and ids resolve to the simulator's names.
     _, info = fast.reset(options={"task": "1-1", "variation": 0})
     assert info["task_type"] == "boil"

@@ -65,6 +65,7 @@ that fails too. py4j exceptions never reach the caller.
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -238,7 +239,7 @@ class ScienceWorldEnv(TextEnv):
         variation = options.get("variation")
         if variation is None:
             return task, int(allowed[int(self.np_random.integers(len(allowed)))])
-        if isinstance(variation, bool) or not isinstance(variation, int | str):
+        if isinstance(variation, bool) or not isinstance(variation, (numbers.Integral, str)):
             raise ValueError(f"variation must be an int, got {variation!r}")
         try:
             variation = int(variation)
@@ -247,7 +248,7 @@ class ScienceWorldEnv(TextEnv):
         if variation not in allowed:
             total = variation_table()[task]["num_variations"]
             home = [s for s in SPLIT_MAP if variation in split_variations(task, s)]
-            where = f"it belongs to split(s) {home}" if home else f"{task!r} has {total}"
+            where = f"it belongs to split(s) {home}" if home else f"{task!r} has {total} variations"
             raise ValueError(
                 f"variation {variation} of {task!r} is not in split {split!r} "
                 f"(variations {allowed.start}-{allowed.stop - 1}); {where}"
