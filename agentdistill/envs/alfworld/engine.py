@@ -79,9 +79,11 @@ class AlfredGame:
 
     TextWorld's ``PddlEnv`` loads a private copy of Fast Downward's shared library per
     instance, so an instance is reused across games rather than created per reset.
+    ``memoize_parsing`` installs :mod:`~agentdistill.envs.alfworld.speedups` (same text,
+    faster steps; process-wide).
     """
 
-    def __init__(self):
+    def __init__(self, memoize_parsing: bool = True):
         try:
             import textworld
             from textworld.envs.pddl import PddlEnv
@@ -90,6 +92,10 @@ class AlfredGame:
                 "the ALFWorld environment needs TextWorld's PDDL engine: "
                 "pip install 'agentdistill[alfworld]'"
             ) from exc
+        if memoize_parsing:
+            from agentdistill.envs.alfworld import speedups
+
+            speedups.install()
         self._env = PddlEnv(textworld.EnvInfos(admissible_commands=True, won=True))
         self.source: str | None = None
         self._state: Any = None
@@ -110,13 +116,17 @@ class AlfredGame:
         self.source = source
 
     def close(self) -> None:
-        """Release the engine's copy of the Fast Downward library."""
+        """Free the planner's task memory.
+
+        The private library copy itself stays mapped: ``dlclose`` on it (fast_downward's
+        ``close_lib``) makes the interpreter crash at exit once two copies were closed.
+        """
         lib = getattr(self._env, "downward_lib", None)
         if lib is not None:
-            import fast_downward
-
-            fast_downward.close_lib(lib)
+            lib.cleanup()
             self._env.downward_lib = None
+        self.source = None
+        self._state = None
 
     def reset(self) -> str:
         """Restart the game; return the engine's opening text."""

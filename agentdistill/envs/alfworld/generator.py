@@ -31,7 +31,7 @@ from typing import Any
 from agentdistill.envs.alfworld import vocab
 
 #: Games per task type in the shipped bundle.
-BUNDLE_COUNTS = {"train": 30, "valid_seen": 10, "valid_unseen": 10}
+BUNDLE_COUNTS = {"train": 40, "valid_seen": 10, "valid_unseen": 10}
 #: Layout ids per split. valid_seen draws from the train layouts.
 TRAIN_LAYOUTS = range(0, 32)
 UNSEEN_LAYOUTS = range(1000, 1012)
@@ -371,14 +371,28 @@ def plan_game(payload: dict) -> list[str] | None:
 
 
 def build_bundle(out: Path, counts: dict[str, int] | None = None, verify: bool = True,
-                 log: bool = False) -> dict:
-    """Generate every split's games, verify each with the planner, write a gzipped bundle."""
+                 log: bool = False, cache: Path | None = None, write: bool = True) -> dict:
+    """Generate every split's games, verify each with the planner, write a gzipped bundle.
+
+    ``cache`` (a JSONL file) keeps verified games across runs, so a build can be resumed
+    or split over processes (one per split) and assembled by a last run.
+    """
     counts = counts or BUNDLE_COUNTS
     domain, grammar = alfworld_logic()
+    done: dict[str, dict] = {}
+    if cache is not None and cache.exists():
+        for line in cache.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                done[rec["split"] + "/" + rec["game_id"]] = rec
     games = []
     for split, per_type in counts.items():
         for task_type in vocab.TASK_TYPES:
             for spec in generate_specs(split, task_type, per_type):
+                key = split + "/" + spec.game_id
+                if key in done and done[key]["pddl_problem"] == problem_pddl(spec):
+                    games.append(done[key])
+                    continue
                 if log:
                     print(f"{split} {spec.game_id}", flush=True)
                 walkthrough = None
@@ -386,7 +400,7 @@ def build_bundle(out: Path, counts: dict[str, int] | None = None, verify: bool =
                     walkthrough = plan_game(game_file(spec, domain, grammar, []))
                     if walkthrough is None:
                         raise RuntimeError(f"generated game {spec.game_id} is not solvable")
-                games.append({
+                rec = {
                     "game_id": spec.game_id,
                     "split": split,
                     "task_type": spec.task_type,
@@ -396,12 +410,17 @@ def build_bundle(out: Path, counts: dict[str, int] | None = None, verify: bool =
                     "pddl_problem": problem_pddl(spec),
                     "traj_data": traj_data(spec, split),
                     "walkthrough": walkthrough,
-                })
+                }
+                games.append(rec)
+                if cache is not None:
+                    with cache.open("a") as f:
+                        f.write(json.dumps(rec) + "\n")
     digest = hashlib.sha256(json.dumps([g["pddl_problem"] for g in games]).encode()).hexdigest()
     bundle = {"format": 1, "counts": counts, "sha256": digest, "games": games}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.GzipFile(out, "wb", mtime=0) as f:
-        f.write(json.dumps(bundle, sort_keys=True).encode())
+    if write:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.GzipFile(out, "wb", mtime=0) as f:
+            f.write(json.dumps(bundle, sort_keys=True).encode())
     return bundle
 
 
@@ -429,12 +448,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="write the gzipped bundle here")
     parser.add_argument("--tree", type=Path, help="also write a json_2.1.1 tree under this dir")
+    parser.add_argument("--split", choices=tuple(BUNDLE_COUNTS), action="append",
+                        help="only build (and cache) these splits; no bundle is written")
+    parser.add_argument("--cache", type=Path, help="JSONL cache of verified games (resumable)")
     parser.add_argument("--no-verify", action="store_true", help="skip planner verification")
     args = parser.parse_args(argv)
     if args.out is None and args.tree is None:
         parser.error("give --out and/or --tree")
     out = args.out or (args.tree / "bundle.json.gz")
-    bundle = build_bundle(out, verify=not args.no_verify, log=True)
+    counts = {s: BUNDLE_COUNTS[s] for s in args.split} if args.split else None
+    bundle = build_bundle(out, counts=counts, verify=not args.no_verify, log=True,
+                          cache=args.cache, write=not args.split)
+    if args.split:
+        print(f"built {len(bundle['games'])} games of {args.split} into {args.cache}")
+        return
     print(f"wrote {len(bundle['games'])} games to {out} (sha256 {bundle['sha256'][:12]})")
     if args.tree is not None:
         domain, grammar = alfworld_logic()
