@@ -11,7 +11,10 @@
 set -euo pipefail
 
 VERSION="${LLAMA_CPP_VERSION:-0.3.36}"
-CACHE="${WHEEL_CACHE:-${HOME}/.cache/agentdistill-wheels}"
+# The wheel is built for this CPU (GGML_NATIVE=ON: a generic x86-64 build runs llama.cpp's
+# scalar kernels, ~10x slower), so the cache is keyed by the CPU's feature flags.
+CPU_KEY=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-10 || echo generic)
+CACHE="${WHEEL_CACHE:-${HOME}/.cache/agentdistill-wheels}/cpu-${CPU_KEY}"
 PY="${PYTHON:-python}"
 mkdir -p "$CACHE"
 
@@ -21,7 +24,7 @@ else
     wheel=$(ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl 2>/dev/null | head -n1 || true)
     if [ -z "$wheel" ]; then
         echo "building llama-cpp-python $VERSION (CPU only) into $CACHE ..."
-        CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF}" \
+        CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF}" \
         CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
             "$PY" -m pip wheel --no-deps -w "$CACHE" "llama-cpp-python==$VERSION"
         wheel=$(ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl | head -n1)

@@ -35,6 +35,13 @@ Two server dialects (``server=``; ``"auto"`` asks ``GET /models``):
       Echoed entries skip every BOS-id token; responses containing one are refused.
     * ``top_k > 0`` is refused: its top log-probs are keyed by token text (ambiguous).
     * The server runs one request at a time; concurrency only overlaps network time.
+    * Cost: llama-cpp-python computes every log-prob entry in Python (a full-vocabulary
+      sort per token), so generation with log-probs and echo scoring cost ~0.1-0.3 s per
+      token on a shared 2-core CPU, far more than the model itself. Run its server with
+      ``--n_threads 1`` on an oversubscribed CPU: llama.cpp's worker threads spin-wait.
+    * Numerics: its quantized kernels give batch-dependent log-probs (prompt-cache reuse
+      changes batch shapes): the same tokens scored twice, or sampled then scored, differ by
+      up to ~0.1 nat here. vLLM's are stable to ~1e-3 for a fixed batch composition.
 """
 
 from __future__ import annotations
