@@ -41,7 +41,7 @@ Two server dialects (``server=``; ``"auto"`` asks ``GET /models``):
       ``--n_threads 1`` on an oversubscribed CPU: llama.cpp's worker threads spin-wait.
     * Numerics: its quantized kernels give batch-dependent log-probs (prompt-cache reuse
       changes batch shapes): the same tokens scored twice, or sampled then scored, differ by
-      up to ~0.1 nat here (tests allow for it). The trainer recomputes log pi_old anyway.
+      up to ~0.1 nat here (the tests allow for it).
 """
 
 from __future__ import annotations
