@@ -30,6 +30,7 @@ EVAL_KEYS = [
     ("invalid_action_rate", "invalid-action rate"),
     ("format_valid_rate", "format-valid rate"),
     ("expert_match_rate", "action = expert's action"),
+    ("expert_mention_rate", "response mentions the expert's action"),
     ("kl_exact", "KL(student || teacher), nats/token"),
     ("kl_exact_traj_mean", "trajectory KL mean"),
     ("kl_exact_traj_std", "trajectory KL std"),
@@ -48,8 +49,17 @@ def report(run_dir: Path, config_path: Path, wall_s: float | None) -> dict:
 
     cfg = load_config(config_path)
     history = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    before = next(h for h in history if h.get("tag") == "before")
-    after = next(h for h in history if h.get("tag") == "after")
+    before = dict(next(h for h in history if h.get("tag") == "before"))
+    after = dict(next(h for h in history if h.get("tag") == "after"))
+    # action statistics recomputed from the saved eval episodes (same code as the trainer)
+    from agentdistill.agents.trajectory import load_jsonl
+    from agentdistill.distill.trainer import action_stats
+
+    for rec, fname, prefix in ((before, "before", ""), (after, "after", ""),
+                               (before, "teacher_policy", "teacher_")):
+        f = run_dir / "eval" / f"{fname}.jsonl"
+        if f.is_file():
+            rec.update({prefix + k: v for k, v in action_stats(load_jsonl(f)).items()})
     train = [h for h in history if h.get("kind") == "train"]
     result = {
         "benchmark": "opd_sokoban",
@@ -76,8 +86,10 @@ def report(run_dir: Path, config_path: Path, wall_s: float | None) -> dict:
         "wall_s": wall_s,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "opd_sokoban.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
-    (RESULTS / "opd_sokoban.md").write_text(markdown(result))
+    name = config_path.stem  # opd_sokoban, opd_sokoban_user_hint, ...
+    result["run_dir"] = str(run_dir.resolve().relative_to(ROOT)) if run_dir.resolve().is_relative_to(ROOT) else str(run_dir)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown(result))
     return result
 
 
@@ -92,7 +104,7 @@ def markdown(r: dict) -> str:
         "Student: SmolLM2-135M-Instruct (GGUF Q4_1 de-quantized to float32) with LoRA "
         f"r={c['model']['lora']['r']} on {', '.join(c['model']['lora']['target_modules'])}. Teacher: "
         "the same weights, frozen (adapters off), with the expert's next action appended to its "
-        "system prompt. Loss: OPD policy gradient, A_t = log pi_T - log pi_old (coef "
+        f"{'system prompt' if c['teacher'].get('hint_placement', 'system') == 'system' else 'user message'}. Loss: OPD policy gradient, A_t = log pi_T - log pi_old (coef "
         f"{c['loss']['opd_coef']}), PPO clip {c['loss']['clip_ratio']}, AdamW lr {c['optim']['lr']}.",
         f"Training: {c['steps']} steps x {c['rollout']['tasks_per_step']} tasks x group "
         f"{c['rollout']['group_size']}, temperature {c['rollout']['temperature']}, "
@@ -114,7 +126,8 @@ def markdown(r: dict) -> str:
         f"{_fmt(t.get('teacher_success_rate'))}, invalid-action rate "
         f"{_fmt(t.get('teacher_invalid_action_rate'))}, format-valid "
         f"{_fmt(t.get('teacher_format_valid_rate'))}, action = expert's "
-        f"{_fmt(t.get('teacher_expert_match_rate'))}.",
+        f"{_fmt(t.get('teacher_expert_match_rate'))}, response mentions the expert's action "
+        f"{_fmt(t.get('teacher_expert_mention_rate'))}.",
         "",
         "## Training log",
         "",
@@ -127,7 +140,7 @@ def markdown(r: dict) -> str:
             f"| {_fmt(h['success_rate'])} | {_fmt(h['invalid_action_rate'])} | {_fmt(h['step_s'])} "
             f"| {_fmt(h.get('step_cpu_s'))} |"
         )
-    lines += ["", "Plots: `opd_sokoban_run/plots/kl.png`, `opd_sokoban_run/plots/success.png`.", ""]
+    lines += ["", f"Plots: `{r['run_dir']}/plots/kl.png`, `{r['run_dir']}/plots/success.png`.", ""]
     return "\n".join(lines)
 
 

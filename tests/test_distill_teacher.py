@@ -251,3 +251,34 @@ def test_frozen_lora_self_teacher_is_the_base_model(tiny):
 def _contains(seq: list[int], sub: list[int]) -> bool:
     n = len(sub)
     return any(seq[i: i + n] == sub for i in range(len(seq) - n + 1))
+
+
+def test_user_placed_hint_keeps_the_span_and_matches_the_hinted_policy(tiny):
+    from agentdistill.agents.backends.base import SamplingParams
+    from agentdistill.agents.policies import ActRequest, LLMPolicy
+    from agentdistill.distill.trainer import HintedPolicy
+
+    model, tok = tiny
+    msgs = _messages()
+    turn = _turn(tok, msgs, [5, 6, 2], info={"expert_action": "left"})
+    ctx = ExpertHintContext("action", placement="user")
+    teacher = Teacher(tok, model=model, context=ctx)
+    tmsgs = ctx(turn, None)
+    assert tmsgs[0] == msgs[0]  # system untouched
+    assert tmsgs[1]["content"].endswith("Hint: " + expert_hint("left"))
+    tprompt = teacher.teacher_prompt_ids(turn)
+    assert tprompt[-len(teacher.gen_prefix):] == teacher.gen_prefix
+    assert len(teacher.score_turns([turn])[0].logprobs) == 3
+    # the teacher rolled out as a policy builds exactly the scored messages
+
+    class NoBackend:
+        tokenizer = tok
+
+    policy = HintedPolicy(LLMPolicy(NoBackend(), SamplingParams(), history_k=2), "action", "user")
+    req = ActRequest(env_id=ENV, task="push the box", observation="# # #\n# @ #\n# # #",
+                     history=[("up", "moved")], admissible_actions=["up", "down"],
+                     info={"expert_action": "left"})
+    req.hint = expert_hint("left")
+    assert policy.policy.messages(req) == tmsgs
+    with pytest.raises(ValueError, match="placement"):
+        ExpertHintContext("action", placement="footer")

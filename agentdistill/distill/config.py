@@ -87,6 +87,7 @@ class TeacherConfig(Strict):
     source: Literal["self", "model"] = "self"
     model: str | None = None
     context: Literal["plain", "expert_action", "expert_plan", "skills"] = "expert_action"
+    hint_placement: Literal["system", "user"] = "system"
     sync: Literal["live", "frozen", "ema", "copy"] = "frozen"
     ema_rate: float = Field(0.05, gt=0.0, le=1.0)
     copy_every: int = Field(10, ge=1)

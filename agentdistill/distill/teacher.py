@@ -205,6 +205,29 @@ def with_privileged_text(messages: Sequence[Message], text: str) -> list[Message
     return [{"role": "system", "content": PRIVILEGED_HEADER.lstrip("\n") + text}] + out
 
 
+def with_user_suffix(messages: Sequence[Message], text: str) -> list[Message]:
+    """Copy ``messages`` with ``text`` appended to the last user message (placement "user").
+
+    The assistant generation prefix that follows is unchanged, so the response span still
+    lines up; small models often heed a hint here more than one in the system message.
+    """
+    out = [dict(m) for m in messages]
+    for m in reversed(out):
+        if m.get("role") == "user":
+            m["content"] = f"{m['content']}\n\nHint: {text}"
+            return out
+    raise ValueError("the prompt has no user message to attach the hint to")
+
+
+def add_hint(messages: Sequence[Message], text: str, placement: str = "system") -> list[Message]:
+    """Privileged ``text`` in the system message (default) or at the end of the user message."""
+    if placement == "system":
+        return with_privileged_text(messages, text)
+    if placement == "user":
+        return with_user_suffix(messages, text)
+    raise ValueError(f"hint placement must be 'system' or 'user', got {placement!r}")
+
+
 class PlainContext:
     """The teacher sees exactly the student's prompt."""
 
@@ -231,11 +254,14 @@ class ExpertHintContext:
     action (None) gets the plain prompt.
     """
 
-    def __init__(self, kind: str = "action", plan_max: int = 20):
+    def __init__(self, kind: str = "action", plan_max: int = 20, placement: str = "system"):
         if kind not in ("action", "plan"):
             raise ValueError(f"expert hint kind must be 'action' or 'plan', got {kind!r}")
+        if placement not in ("system", "user"):
+            raise ValueError(f"hint placement must be 'system' or 'user', got {placement!r}")
         self.kind = kind
         self.plan_max = plan_max
+        self.placement = placement
 
     def hint_text(self, turn: Turn) -> str | None:
         key = "expert_action" if self.kind == "action" else "expert_plan"
@@ -250,7 +276,7 @@ class ExpertHintContext:
         hint = self.hint_text(turn)
         if hint is None:
             return [dict(m) for m in turn.prompt_messages]
-        return with_privileged_text(turn.prompt_messages, hint)
+        return add_hint(turn.prompt_messages, hint, self.placement)
 
 
 SkillsFn = Callable[[Turn, Episode | None], str | None]
@@ -270,14 +296,15 @@ class SkillsContext:
         return with_privileged_text(turn.prompt_messages, f"{self.header}{text}")
 
 
-def make_context(name: str, skills_fn: SkillsFn | None = None) -> ContextBuilder:
+def make_context(name: str, skills_fn: SkillsFn | None = None,
+                 hint_placement: str = "system") -> ContextBuilder:
     """Context builder by config name: plain, expert_action, expert_plan, skills."""
     if name == "plain":
         return PlainContext()
     if name == "expert_action":
-        return ExpertHintContext("action")
+        return ExpertHintContext("action", placement=hint_placement)
     if name == "expert_plan":
-        return ExpertHintContext("plan")
+        return ExpertHintContext("plan", placement=hint_placement)
     if name == "skills":
         if skills_fn is None:
             raise ValueError("context 'skills' needs a skills_fn (a skill bank's retrieval)")

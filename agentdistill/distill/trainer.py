@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import sys
 import time
 from collections import defaultdict
@@ -47,6 +48,7 @@ from agentdistill.distill.teacher import (
     SkillsContext,
     Teacher,
     TeacherSync,
+    add_hint,
     expert_hint,
     make_context,
     response_logprobs,
@@ -173,6 +175,11 @@ def action_stats(episodes: Sequence[Episode]) -> dict[str, float]:
         out["expert_match_rate"] = sum(
             (t.action or "").strip().lower() == str(t.info["expert_action"]).strip().lower() for t in rec
         ) / len(rec)
+        # softer: the expert's action appears as a word anywhere in the response text
+        out["expert_mention_rate"] = sum(
+            re.search(rf"\b{re.escape(str(t.info['expert_action']).lower())}\b",
+                      t.response_text.lower()) is not None for t in rec
+        ) / len(rec)
     return out
 
 
@@ -233,9 +240,22 @@ class HintedPolicy:
 
     name = "hinted"
 
-    def __init__(self, policy: Any, kind: str = "action"):
+    def __init__(self, policy: Any, kind: str = "action", placement: str = "system"):
         self.policy = policy
         self.kind = kind
+        self.placement = placement
+        if placement == "user":  # build the plain prompt, then add the hint like the teacher
+            plain = policy.messages
+
+            def messages(req: Any) -> Any:
+                hint, req.hint = req.hint, None
+                try:
+                    msgs = plain(req)
+                finally:
+                    req.hint = hint
+                return add_hint(msgs, hint, "user") if hint else msgs
+
+            policy.messages = messages
 
     def act(self, requests: list[Any]) -> list[Any]:
         key = "expert_action" if self.kind == "action" else "expert_plan"
@@ -296,7 +316,7 @@ class Trainer:
         skills_fn = None
         if tc.context == "skills":
             skills_fn = self.skills_fn or self._bank_skills_fn()
-        context = make_context(tc.context, skills_fn=skills_fn)
+        context = make_context(tc.context, skills_fn=skills_fn, hint_placement=tc.hint_placement)
         if isinstance(context, SkillsContext) and self.skills_fn is None:
             context.header = ""  # SkillBank.context_for writes its own header
         if tc.source == "model":
@@ -389,7 +409,7 @@ class Trainer:
         policy = LLMPolicy(backend, params, history_k=self.cfg.env.history_k)
         if hinted:
             kind = "plan" if self.cfg.teacher.context == "expert_plan" else "action"
-            policy = _hinted_policy(policy, kind)
+            policy = HintedPolicy(policy, kind, self.cfg.teacher.hint_placement)
         return policy
 
     def train_seeds(self, step: int) -> list[int]:
@@ -832,11 +852,6 @@ def _expert_solution_length(env_id: str, seed: int | None, options: dict[str, An
         return n
     finally:
         env.close()
-
-
-def _hinted_policy(policy: Any, kind: str = "action") -> Any:
-    """A policy that puts ``expert_hint(...)`` into its own system prompt."""
-    return HintedPolicy(policy, kind)
 
 
 def run_train(config: str | Path | TrainConfig, resume: str | Path | None = None,
