@@ -31,7 +31,7 @@ else
     fi
     "$PY" -m pip install --no-deps "$wheel"
 fi
-# llama-cpp-python[server] runtime deps (numpy, jinja2, typing-extensions are already ours)
-"$PY" -m pip install diskcache 'fastapi>=0.100.0' 'uvicorn>=0.22.0' 'sse-starlette>=1.6.1' \
+# llama-cpp-python's own deps and its [server] extra; unpinned names keep installed versions
+"$PY" -m pip install numpy jinja2 typing-extensions pyyaml diskcache 'fastapi>=0.100.0' 'uvicorn>=0.22.0' 'sse-starlette>=1.6.1' \
     'starlette-context>=0.3.6,<0.4' 'pydantic-settings>=2.0.1'
 "$PY" -c "import llama_cpp, llama_cpp.server.app; print('llama-cpp-python', llama_cpp.__version__, 'ok')"
