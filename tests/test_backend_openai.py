@@ -118,10 +118,10 @@ def test_server_down_raises_connection_error_with_url(tokenizer):
 def test_slow_server_times_out(tokenizer):
     with stub_server(default=(200, {"choices": []}, 5.0)) as (_, url):
         backend = OpenAIBackend(url, "m", tokenizer, server="vllm", timeout=0.5, max_retries=0)
-        start = time.monotonic()
+        # had the timeout not fired, the stub's late reply ({"choices": []}) would raise
+        # ServerResponseError instead
         with pytest.raises(ServerTimeoutError) as err:
             backend.generate([[1, 2]], SamplingParams(max_new_tokens=2))
-        assert time.monotonic() - start < 4.0
         assert isinstance(err.value, TimeoutError) and "0.5 s" in str(err.value)
         backend.close()
 
@@ -188,7 +188,7 @@ def test_vllm_dialect_scoring_reads_prompt_logprobs(tokenizer):
 
 def test_concurrency_limit_is_respected(tokenizer):
     ok = {"choices": [_vllm_choice([7], [-0.1])]}
-    with stub_server(default=(200, ok, 0.3)) as (_, url):
+    with stub_server(default=(200, ok, 0.5)) as (_, url):
         backend = OpenAIBackend(url, "m", tokenizer, server="vllm", max_concurrency=2)
         active, peak, lock = [0], [0], threading.Lock()
         real = backend._request
