@@ -14,6 +14,11 @@ All pools share one interface (:class:`EnvPool`)::
     pool.call("expert_action", indices=[0, 3])            # any method of env.unwrapped
     pool.close()
 
+``agents.rollout.rollout(..., env_pool=pool)`` drives a pool through env handles
+(:meth:`EnvPool.acquire`) and one parallel :meth:`EnvPool.step_envs` per turn. Process
+pools start workers with ``spawn`` (safe next to torch threads), so a script that builds
+one needs the usual ``if __name__ == "__main__":`` guard.
+
 Each worker hosts ``num_envs / num_workers`` envs and steps its share in order; workers run
 concurrently. Failure handling (process and Ray pools):
 
