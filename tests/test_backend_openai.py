@@ -369,3 +369,13 @@ def test_llamacpp_scores_match_hf_model(llama_backend, tokenizer):
     # Q4_1 weights with Q8 activations in llama.cpp vs float32 de-quantized weights
     assert sum(diffs) / len(diffs) < 0.15
     assert max(diffs) < 1.0
+
+
+def test_dialect_autodetection(tokenizer):
+    for owner, dialect in (("vllm", "vllm"), ("me", "llama.cpp"), ("sglang", "vllm")):
+        reply = {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": owner}]}
+        with stub_server(default=(200, reply, 0.0)) as (server, url):
+            backend = OpenAIBackend(url, "m", tokenizer)
+            assert backend.server == dialect
+            assert server.seen[0][0] == "/v1/models"
+            backend.close()
