@@ -47,6 +47,7 @@ def report(run_dir: Path, config_path: Path, wall_s: float | None) -> dict:
     from agentdistill.distill.config import load_config
     from agentdistill.distill.trainer import step_seeds
 
+    config_path = config_path.resolve()
     cfg = load_config(config_path)
     history = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
     before = dict(next(h for h in history if h.get("tag") == "before"))
@@ -65,7 +66,7 @@ def report(run_dir: Path, config_path: Path, wall_s: float | None) -> dict:
         "benchmark": "opd_sokoban",
         "machine": (
             f"{os.cpu_count()}-core x86 CPU ({platform.processor() or platform.machine()}), no GPU, "
-            "shared with other engineers' jobs (load average 12-16 during the run); torch threads = "
+            "shared with other engineers' jobs (load average 8-16 during the run); torch threads = "
             f"{cfg.num_threads}"
         ),
         "config_file": str(config_path.relative_to(ROOT)),
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(load_config(args.config).output_dir)
     else:
         run_dir = args.report_only
+    if not run_dir.is_absolute():
+        run_dir = (Path.cwd() / run_dir).resolve()
     r = report(run_dir, args.config, wall)
     print(markdown(r))
     return 0
