@@ -34,14 +34,14 @@ fi
 
 EXTRAS="train,parquet,alfworld,scienceworld,webshop,openai"
 if [ "$WITH_ALL" = 1 ]; then
-  EXTRAS="$EXTRAS,dev"
+  EXTRAS="$EXTRAS,dev,ray"
 fi
 "${PIP[@]}" install -e ".[$EXTRAS]"
 
 if [ "$WITH_ALL" = 1 ]; then
   # The OpenAI-backend tests serve SmolLM2 with llama.cpp's server; the wheel builds from
-  # source once (minutes on 2 cores) and pip's wheel cache keeps it for later runs.
-  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "${PIP[@]}" install "llama-cpp-python[server]>=0.3.7"
+  # source once for this CPU (many minutes on 2 cores) and is cached for later runs.
+  PYTHON=.venv/bin/python bash scripts/install_llama_cpp.sh
   # Headless Chromium for the WebShop site's browser test (skipped with a reason without it).
   if ! command -v chromium-headless-shell >/dev/null && ! command -v chromium >/dev/null \
      && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
