@@ -275,6 +275,7 @@ def test_killed_jvm_ends_episode_and_recovers():
         assert truncated and not terminated and not info["won"] and not info["action_valid"]
         assert info["error"] and "simulator" in obs
         assert env.step("look around")[3]  # stays ended until reset
+        assert env.step(None)[3]
         assert env.expert_action() is None
         # A fresh JVM replays the same episode byte for byte.
         assert env.reset(options={"task": "find-animal", "variation": 127}) == first

@@ -299,6 +299,13 @@ class ScienceWorldEnv(TextEnv):
         self._score = info["score"]
         return obs, info
 
+    def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._failed_result is not None:
+            # The episode already ended on a simulator failure: whatever the input (even
+            # one the base class would reject), answer with that failure again.
+            action = FIRST_ACTION
+        return super().step(action)
+
     @staticmethod
     def _norm(sim_score: float) -> float:
         return min(1.0, max(0.0, sim_score))
