@@ -158,13 +158,14 @@ NOTES = """
 
 - Prompts are long compared with answers (about 360 prompt tokens per turn against at
   most 48 generated), so on a CPU the prefill dominates and is already efficient for a
-  single sequence; batching mostly saves the per-step weight reads of decoding. Expect a
-  much larger ratio on a GPU, where decode steps are latency-bound.
+  single sequence; batching mostly saves the per-step weight reads of decoding. On a GPU,
+  where decode steps are latency-bound, the ratio should be larger (not measured here).
 - The success run uses a 3-turn horizon (not the registered 15) to bound CPU time on this
   shared machine. SmolLM2-135M-Instruct almost never follows the
-  `<think>...</think><action>...</action>` format zero-shot (format-valid rate above), so
-  no parsed action means no move, whatever the horizon: a `--quick` run with the full
-  15-turn horizon on 4 seeds also gave 0/4 solved, 0 format-valid answers in 60 turns.
+  `<think>...</think><action>...</action>` format zero-shot (1 parseable answer in 192
+  turns), and an unparseable answer moves nothing, so a longer horizon adds very few
+  moves: a `--quick` run with the full 15-turn horizon on 4 seeds also gave 0/4 solved,
+  0 parseable answers in 60 turns.
   These are the numbers distillation has to improve.
 """
 
