@@ -104,3 +104,26 @@ def test_inspect_bad_file(tmp_path):
     bad.write_text("not json\n")
     res = runner.invoke(app, ["inspect", str(bad)])
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_ctrl_c_keeps_finished_episodes(tmp_path, monkeypatch):
+    from agentdistill.agents import policies
+
+    real_act = policies.ExpertPolicy.act
+    calls = []
+
+    def act(self, requests):
+        calls.append(len(requests))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_act(self, requests)
+
+    monkeypatch.setattr(policies.ExpertPolicy, "act", act)
+    out = tmp_path / "cut.jsonl"
+    res = _eval("--policy", "expert", "--episodes", "8", "--out", str(out))
+    assert res.exit_code == 130, res.output
+    assert "interrupted" in res.output
+    eps = load_jsonl(out)
+    assert 0 < len(eps) < 8 and all(e.won for e in eps)
+    summary = json.loads((tmp_path / "cut.summary.json").read_text())
+    assert summary["interrupted"] and summary["results"]["all"]["episodes"] == len(eps)
