@@ -114,8 +114,13 @@ def make_policy(
     history_k: int,
     device: str,
     dtype: str,
+    response_prefix: str | None = None,
 ) -> Any:
-    """``expert`` | ``random`` | a model (``smollm2``, HF id, local dir or .gguf)."""
+    """``expert`` | ``random`` | a model (``smollm2``, HF id, local dir or .gguf).
+
+    ``response_prefix=None`` picks the default: ``"<action>"`` for SmolLM2-135M (it does
+    not follow the think/action format zero-shot), none for other models.
+    """
     from agentdistill.agents.policies import ExpertPolicy, LLMPolicy, RandomPolicy
 
     if policy == "expert":
@@ -138,7 +143,14 @@ def make_policy(
     except ModelLoadError as exc:
         raise typer.BadParameter(str(exc), param_hint="--policy") from exc
     backend = HFBackend(model, tokenizer, max_batch_size=batch_size)
-    return LLMPolicy(backend, sampling, history_k=history_k)
+    if response_prefix is None:
+        response_prefix = SMALL_MODEL_PREFIX if policy.lower().startswith("smollm2") else ""
+    return LLMPolicy(backend, sampling, history_k=history_k, response_prefix=response_prefix)
+
+
+#: Forced answer start for SmolLM2-135M: zero-shot it answered in the think/action format
+#: once in 192 Sokoban turns; with "<action>" prefilled most answers parse.
+SMALL_MODEL_PREFIX = "<action>"
 
 
 # --- eval -------------------------------------------------------------------------------
@@ -164,6 +176,11 @@ def eval_cmd(
     ),
     progress: bool = typer.Option(True, help="show a progress bar"),
     threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch's default)"),
+    response_prefix: str | None = typer.Option(
+        None,
+        help='text forced at the start of each answer, e.g. "<action>" (default: "<action>" '
+        'for smollm2, none otherwise; "" turns it off)',
+    ),
 ) -> None:
     """Roll a policy out on seeded tasks; print success / score / turns / invalid actions.
 
@@ -194,6 +211,7 @@ def eval_cmd(
         history_k=history_k,
         device=device,
         dtype=dtype,
+        response_prefix=response_prefix,
     )
     name = f"{_slug(env)}-{_slug(policy)}"
     out = out or Path("runs") / "eval" / f"{name}.jsonl"

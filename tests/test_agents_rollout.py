@@ -173,3 +173,39 @@ def test_bad_arguments():
     with pytest.raises(ValueError):
         rollout(ExpertPolicy(), TOY_ID, [0], max_student_turns=0, progress=False)
     assert rollout(ExpertPolicy(), TOY_ID, [], progress=False) == []
+
+
+class _FixedTextBackend:
+    """Answers every prompt with the same text; records the prompts."""
+
+    def __init__(self, tokenizer, text):
+        self.tokenizer = tokenizer
+        self.text = text
+        self.prompts = []
+
+    def generate(self, prompts, params):
+        from agentdistill.agents.backends.base import Generation
+
+        self.prompts.extend(prompts)
+        ids = self.tokenizer(self.text, add_special_tokens=False)["input_ids"]
+        return [Generation(token_ids=list(ids), logprobs=[-1.0] * len(ids), text=self.text)
+                for _ in prompts]
+
+
+def test_response_prefix_is_prompted_parsed_and_recorded(tmp_path):
+    _, tok = get_tiny_lm()
+    backend = _FixedTextBackend(tok, "up</action>")
+    prefix_ids = tok("<action>", add_special_tokens=False)["input_ids"]
+    policy = LLMPolicy(backend, SamplingParams(max_new_tokens=8), response_prefix="<action>")
+    eps = rollout(policy, SOKOBAN, [3], max_turns=2, progress=False)
+    turn = eps[0].turns[0]
+    assert turn.prompt_ids[-len(prefix_ids):] == prefix_ids
+    assert tok.decode(turn.prompt_ids).endswith("<|im_start|>assistant\n<action>")
+    assert turn.action == "up" and turn.format_valid and turn.action_valid
+    assert turn.response_prefix == "<action>"
+    back = load_jsonl(save_jsonl(eps, tmp_path / "p.jsonl"))
+    assert back[0].turns[0].response_prefix == "<action>"
+    # without the prefix the same text has no opening tag: not a valid answer
+    plain = LLMPolicy(backend, SamplingParams(max_new_tokens=8))
+    eps = rollout(plain, SOKOBAN, [3], max_turns=1, progress=False)
+    assert eps[0].turns[0].action is None and not eps[0].turns[0].action_valid

@@ -282,3 +282,24 @@ def test_user_placed_hint_keeps_the_span_and_matches_the_hinted_policy(tiny):
     assert policy.policy.messages(req) == tmsgs
     with pytest.raises(ValueError, match="placement"):
         ExpertHintContext("action", placement="footer")
+
+
+def test_response_prefix_is_appended_to_teacher_prompt_and_checked(tiny):
+    """A student answer continued from a forced "<action>" is scored after the same prefix."""
+    model, tok = tiny
+    msgs = _messages()
+    prefix_ids = tok("<action>", add_special_tokens=False)["input_ids"]
+    response = [28, 7393, 33, 2]
+    turn = _turn(tok, msgs, response, info={"expert_action": "left"})
+    turn.prompt_ids = list(turn.prompt_ids) + list(prefix_ids)
+    turn.response_prefix = "<action>"
+    teacher = Teacher(tok, model=model, context=ExpertHintContext("action"))
+    tprompt = teacher.teacher_prompt_ids(turn)
+    assert tprompt[-len(prefix_ids):] == list(prefix_ids)
+    assert tprompt[-len(prefix_ids) - 20 : -len(prefix_ids)] == render_prompt_ids(tok, msgs)[-20:]
+    scores = teacher.score_turns([turn])
+    assert scores[0].logprobs == pytest.approx(_reference_logprobs(model, tprompt, response), abs=1e-4)
+    # a turn whose prompt ids lack the prefix it claims is refused
+    turn.prompt_ids = render_prompt_ids(tok, msgs)
+    with pytest.raises(ValueError, match="prompt_ids"):
+        teacher.teacher_prompt_ids(turn)

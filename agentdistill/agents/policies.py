@@ -49,6 +49,7 @@ class ActResult:
     response_ids: list[int] = field(default_factory=list)
     response_logprobs: list[float] = field(default_factory=list)
     finish_reason: str | None = None
+    response_prefix: str = ""
 
 
 @runtime_checkable
@@ -123,6 +124,13 @@ class LLMPolicy:
     ``history_k`` steps of history and the request's ``hint``); the chat template is
     applied once per request. When ``sampling.seed`` is set, call ``i`` of this policy
     samples with seed ``sampling.seed + i`` (deterministic, not repeated across turns).
+
+    ``response_prefix`` (e.g. ``"<action>"``) is forced at the start of the assistant turn:
+    its tokens are appended to the prompt ids and the response continues it, so parsing
+    reads ``prefix + response``. Small models that cannot follow the think/action format
+    zero-shot (SmolLM2-135M answered in the format once in 192 turns) then answer with an
+    action directly. Empty by default: the full ``<think>...</think><action>...</action>``
+    format.
     """
 
     name = "llm"
@@ -133,11 +141,18 @@ class LLMPolicy:
         sampling: SamplingParams | None = None,
         history_k: int = 2,
         max_prompt_tokens: int | None = None,
+        response_prefix: str = "",
     ):
         self.backend = backend
         self.sampling = sampling or SamplingParams()
         self.history_k = int(history_k)
         self.max_prompt_tokens = max_prompt_tokens
+        self.response_prefix = response_prefix or ""
+        self._prefix_ids = (
+            list(self.tokenizer(self.response_prefix, add_special_tokens=False)["input_ids"])
+            if self.response_prefix
+            else []
+        )
         self._calls = 0
 
     @property
@@ -166,7 +181,7 @@ class LLMPolicy:
         if not requests:
             return []
         messages = [self.messages(r) for r in requests]
-        prompts = [prompt_token_ids(self.tokenizer, m) for m in messages]
+        prompts = [prompt_token_ids(self.tokenizer, m) + self._prefix_ids for m in messages]
         if self.max_prompt_tokens:
             # keep the end (current observation + generation prefix) of over-long prompts
             prompts = [p[-self.max_prompt_tokens :] for p in prompts]
@@ -174,7 +189,7 @@ class LLMPolicy:
         self._calls += 1
         results = []
         for msgs, ids, gen in zip(messages, prompts, generations, strict=True):
-            parsed = parse_action(gen.text)
+            parsed = parse_action(self.response_prefix + gen.text)
             results.append(
                 ActResult(
                     action=parsed.action,
@@ -185,6 +200,7 @@ class LLMPolicy:
                     response_ids=list(gen.token_ids),
                     response_logprobs=list(gen.logprobs),
                     finish_reason=gen.finish_reason,
+                    response_prefix=self.response_prefix,
                 )
             )
         return results

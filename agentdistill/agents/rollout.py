@@ -198,6 +198,7 @@ def rollout(
                 observation=obs,
                 done=bool(terminated or truncated),
                 is_replay=replay,
+                response_prefix=result.response_prefix,
                 info=turn_info,
             )
         )

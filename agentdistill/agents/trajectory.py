@@ -36,6 +36,9 @@ class Turn:
     observation: str
     done: bool = False
     is_replay: bool = False
+    #: text forced at the start of the assistant turn (already inside ``prompt_ids``);
+    #: the response continues it, and teachers must append the same text to their prompt.
+    response_prefix: str = ""
     teacher_logprobs: list[float] | None = None
     teacher_topk_ids: list[list[int]] | None = None
     teacher_topk_logprobs: list[list[float]] | None = None

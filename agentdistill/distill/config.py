@@ -81,6 +81,8 @@ class RolloutConfig(Strict):
     max_new_tokens: int = Field(64, ge=1)
     temperature: float = Field(1.0, gt=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
+    # Forced start of every answer (e.g. "<action>"): see agents.policies.LLMPolicy.
+    response_prefix: str = ""
 
 
 class TeacherConfig(Strict):

@@ -426,8 +426,13 @@ class Teacher:
     # -- prompts -----------------------------------------------------------------------
     def teacher_prompt_ids(self, turn: Turn, episode: Episode | None = None) -> list[int]:
         """Teacher prompt ids for ``turn``, after checking span alignment with the student's."""
+        prefix_ids = (
+            list(self.tokenizer(turn.response_prefix, add_special_tokens=False)["input_ids"])
+            if turn.response_prefix
+            else []
+        )
         if self.check_student_prompt:
-            student_ids = render_prompt_ids(self.tokenizer, turn.prompt_messages)
+            student_ids = render_prompt_ids(self.tokenizer, turn.prompt_messages) + prefix_ids
             if list(turn.prompt_ids) != student_ids:
                 raise ValueError(
                     f"turn {turn.turn_index}: the student's prompt_ids are not the chat-template "
@@ -437,12 +442,13 @@ class Teacher:
                 )
         ids = render_prompt_ids(self.tokenizer, self.context(turn, episode))
         g = self.gen_prefix
-        if list(turn.prompt_ids[-len(g):]) != g or ids[-len(g):] != g:
+        student_rendered = list(turn.prompt_ids[: len(turn.prompt_ids) - len(prefix_ids)])
+        if student_rendered[-len(g):] != g or ids[-len(g):] != g:
             raise ValueError(
                 f"turn {turn.turn_index}: student and teacher prompts do not both end with the "
                 f"generation prefix {g}; the response span would not line up"
             )
-        return ids
+        return ids + prefix_ids
 
     # -- scoring -----------------------------------------------------------------------
     @contextlib.contextmanager

@@ -406,7 +406,8 @@ class Trainer:
         backend = HFBackend(self.model if model is None else model, self.tokenizer)
         params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature,
                                 top_p=self.cfg.rollout.top_p, seed=seed)
-        policy = LLMPolicy(backend, params, history_k=self.cfg.env.history_k)
+        policy = LLMPolicy(backend, params, history_k=self.cfg.env.history_k,
+                           response_prefix=self.cfg.rollout.response_prefix)
         if hinted:
             kind = "plan" if self.cfg.teacher.context == "expert_plan" else "action"
             policy = HintedPolicy(policy, kind, self.cfg.teacher.hint_placement)
