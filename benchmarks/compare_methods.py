@@ -160,7 +160,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     before = result["before"]
     for i, (method, runs) in enumerate(result["runs"].items()):
@@ -168,25 +168,31 @@ def plot(result: dict[str, Any], path: Path) -> None:
         for j, r in enumerate(runs):
             train = r.get("train", [])
             label = method if j == 0 else None
-            xs = [h["step"] for h in train if _finite(h.get("traj_kl_mean")) is not None]
-            if xs:
-                ys = [h["traj_kl_mean"] for h in train if _finite(h.get("traj_kl_mean")) is not None]
-                axes[0].plot(xs, ys, "-", color=c, alpha=0.8, label=label, marker=".")
+            pts = [(h["step"], h["traj_kl_mean"]) for h in train if _finite(h.get("traj_kl_mean")) is not None]
+            if pts:
+                axes[0].plot(*zip(*pts, strict=True), "-", color=c, alpha=0.8, label=label, marker=".")
             if train:
                 axes[1].plot([h["step"] for h in train], [h["success_rate"] for h in train], "-",
                              color=c, alpha=0.8, label=label, marker=".")
-            if r.get("after"):
-                steps = r["after"].get("step", len(train))
-                axes[2].plot([0, steps], [before["success_rate"], r["after"]["success_rate"]],
+            a = r.get("after")
+            if a:
+                steps = a.get("step", len(train))
+                axes[2].plot([0, steps], [before["success_rate"], a["success_rate"]],
                              "o-", color=c, alpha=0.8, label=label)
-    axes[0].set_title("training trajectory KL (sampled k1, vs each run's own teacher)")
+                if _finite(a.get("kl_exact")) is not None and _finite(before.get("kl_exact")) is not None:
+                    axes[3].plot([0, steps], [before["kl_exact"], a["kl_exact"]], "o-", color=c,
+                                 alpha=0.8, label=label)
+    axes[0].set_title("train trajectory KL (k1, vs the run's own teacher)", fontsize=9)
     axes[0].set_xlabel("optimizer step")
     axes[0].set_ylabel("nats / token")
-    axes[1].set_title("training-rollout success (sampled, training horizon)")
+    axes[1].set_title("train-rollout success (sampled)", fontsize=9)
     axes[1].set_xlabel("optimizer step")
     axes[2].set_title(f"held-out success (greedy, {result['eval']['horizon']} turns, "
-                      f"{result['eval']['num_seeds']} seeds)")
+                      f"{result['eval']['num_seeds']} seeds)", fontsize=9)
     axes[2].set_xlabel("optimizer step (0 = shared start)")
+    axes[3].set_title("held-out exact KL(student || expert-hint teacher)", fontsize=9)
+    axes[3].set_xlabel("optimizer step (0 = shared start)")
+    axes[3].set_ylabel("nats / token")
     for ax in axes:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
@@ -266,11 +272,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="override steps (all methods)")
     ap.add_argument("--eval-seeds", type=int, default=None, help="override the number of eval seeds")
     ap.add_argument("--eval-horizon", type=int, default=None, help="override the eval horizon")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a field in every method config AND eval.yaml (YAML value), "
+                         "e.g. --set rollout.response_prefix='<action>'")
     ap.add_argument("--tiny", action="store_true",
                     help="smoke test: a tiny random model instead of SmolLM2 (numbers meaningless)")
+    ap.add_argument("--replot", action="store_true",
+                    help="only rewrite the .md and .png from an existing --out JSON")
     ap.add_argument("--runs-dir", default=str(ROOT / "runs" / "compare"))
     ap.add_argument("--out", default=str(RESULTS / "compare_methods"))
     args = ap.parse_args(argv)
+
+    if args.replot:
+        out = Path(args.out)
+        result = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+        result["summary"] = {m: summarize_method(rs) for m, rs in result["runs"].items()}
+        write_markdown(result, out.with_suffix(".md"))
+        plot(result, out.with_suffix(".png"))
+        return 0
 
     from agentdistill.distill.config import load_config
     from agentdistill.distill.trainer import Trainer, run_train, trainable_state
@@ -281,9 +300,19 @@ def main(argv: list[str] | None = None) -> int:
         overrides["steps"] = args.steps
     if args.tiny:
         overrides["model.tiny_random_seed"] = 0
+    common: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        import yaml
+
+        common[key] = yaml.safe_load(value)
+    overrides.update(common)
     configs = {m: load_config(CONFIG_DIR / f"{m}.yaml", dict(overrides)) for m in args.methods}
     check_same_setup(configs)
     eval_over: dict[str, Any] = {"model.tiny_random_seed": 0} if args.tiny else {}
+    eval_over.update(common)
     if args.eval_seeds is not None:
         eval_over["eval.seeds"] = {"start": 0, "count": args.eval_seeds}
     if args.eval_horizon is not None:
