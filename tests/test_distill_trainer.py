@@ -343,3 +343,17 @@ def test_tcod_rollout_hooks(tmp_path):
         n = b2f.rollout_options(step)["replay_expert_turns"](seed)
         assert n == max(0, length - 1 - step)
     assert "max_student_turns" not in b2f.rollout_options(0)
+
+
+def test_agentdistill_train_command_rejects_bad_config(tmp_path):
+    from typer.testing import CliRunner
+
+    from agentdistill.cli import app
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("steps: 1\nteacher: {sync: sometimes}\n")
+    result = CliRunner().invoke(app, ["train", str(cfg)])
+    assert result.exit_code == 2
+    assert "teacher.sync" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["train", str(cfg), "--set", "novalue"])
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output
