@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import torch
 
 from agentdistill.agents.backends.base import TokenScores
+from agentdistill.agents.prompts import prompt_token_ids
 from agentdistill.agents.trajectory import Episode, Message, Turn
 
 # --------------------------------------------------------------------------------------
@@ -36,13 +37,9 @@ from agentdistill.agents.trajectory import Episode, Message, Turn
 
 
 def render_prompt_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
-    """Chat-template ``messages`` with the generation prompt and encode the text once.
-
-    Same procedure as the student's policy (``prompts.prompt_token_ids``): render to text,
-    then tokenize without adding special tokens again.
-    """
-    text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-    return [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+    """Chat-template ``messages`` with the generation prompt, exactly as the student's
+    policy does (one shared procedure: ``prompts.prompt_token_ids``)."""
+    return [int(i) for i in prompt_token_ids(tokenizer, list(messages))]
 
 
 def generation_prefix(tokenizer: Any) -> list[int]:
