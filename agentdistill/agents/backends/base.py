@@ -51,6 +51,30 @@ class TokenScores:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def empty_scores(top_k: int = 0) -> TokenScores:
+    """Scores of an empty response (with empty top-k lists when ``top_k`` is asked)."""
+    return TokenScores(
+        logprobs=[], topk_ids=[] if top_k else None, topk_logprobs=[] if top_k else None
+    )
+
+
+def check_prompts(prompts: list[list[int]], responses: list[list[int]] | None = None) -> list[int]:
+    """Validate a batch; return the rows that need work (non-empty response, or all rows).
+
+    Every prompt that is used must hold at least one token; ``responses`` (scoring) must
+    match ``prompts`` in length.
+    """
+    if responses is None:
+        rows = list(range(len(prompts)))
+    else:
+        if len(prompts) != len(responses):
+            raise ValueError("prompts and responses must have the same length")
+        rows = [i for i, r in enumerate(responses) if r]
+    if any(len(prompts[i]) == 0 for i in rows):
+        raise ValueError("empty prompt: every prompt needs at least one token")
+    return rows
+
+
 class Backend(ABC):
     """Generates from and scores token-id prompts.
 

@@ -27,7 +27,14 @@ from typing import Any
 
 import torch
 
-from agentdistill.agents.backends.base import Backend, Generation, SamplingParams, TokenScores
+from agentdistill.agents.backends.base import (
+    Backend,
+    Generation,
+    SamplingParams,
+    TokenScores,
+    check_prompts,
+    empty_scores,
+)
 
 
 def _cache_kwarg(model: Any) -> str:
@@ -119,8 +126,7 @@ class HFBackend(Backend):
     ) -> list[Generation]:
         from transformers import DynamicCache
 
-        if any(len(p) == 0 for p in prompts):
-            raise ValueError("empty prompt: every prompt needs at least one token")
+        check_prompts(prompts)
         n = len(prompts)
         ids, mask = self._left_pad(prompts)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -200,8 +206,7 @@ class HFBackend(Backend):
         ``max response length + 1`` logits are materialized. ``top_k > 0`` also returns
         the k most likely token ids and log-probs at each response position.
         """
-        if len(prompts) != len(responses):
-            raise ValueError("prompts and responses must have the same length")
+        check_prompts(prompts, responses)
         result: list[TokenScores] = []
         for start in range(0, len(prompts), self.max_batch_size):
             result.extend(
@@ -216,17 +221,10 @@ class HFBackend(Backend):
     def _score_batch(
         self, prompts: list[list[int]], responses: list[list[int]], top_k: int
     ) -> list[TokenScores]:
-        rows = [i for i, r in enumerate(responses) if r]
-        result = [
-            TokenScores(
-                logprobs=[], topk_ids=[] if top_k else None, topk_logprobs=[] if top_k else None
-            )
-            for _ in responses
-        ]
+        rows = check_prompts(prompts, responses)
+        result = [empty_scores(top_k) for _ in responses]
         if not rows:
             return result
-        if any(len(prompts[i]) == 0 for i in rows):
-            raise ValueError("empty prompt: every prompt needs at least one token")
         seqs = [list(prompts[i]) + list(responses[i]) for i in rows]
         ids, mask = self._left_pad(seqs)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)

@@ -55,7 +55,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from agentdistill.agents.backends.base import Backend, Generation, SamplingParams, TokenScores
+from agentdistill.agents.backends.base import (
+    Backend,
+    Generation,
+    SamplingParams,
+    TokenScores,
+    check_prompts,
+    empty_scores,
+)
 
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _DIALECTS = ("vllm", "llama.cpp")
@@ -213,8 +220,7 @@ class OpenAIBackend(Backend):
 
     # --- generation ---------------------------------------------------------------------
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Generation]:
-        if any(len(p) == 0 for p in prompts):
-            raise ValueError("empty prompt: every prompt needs at least one token")
+        check_prompts(prompts)
         jobs = [
             (p, None if params.seed is None else int(params.seed) + i)
             for i, p in enumerate(prompts)
@@ -357,10 +363,7 @@ class OpenAIBackend(Backend):
     def score(
         self, prompts: list[list[int]], responses: list[list[int]], top_k: int = 0
     ) -> list[TokenScores]:
-        if len(prompts) != len(responses):
-            raise ValueError("prompts and responses must have the same length")
-        if any(len(p) == 0 for p, r in zip(prompts, responses, strict=True) if r):
-            raise ValueError("empty prompt: every prompt needs at least one token")
+        check_prompts(prompts, responses)
         if top_k and self.server == "llama.cpp":
             raise NotImplementedError(
                 "llama.cpp's server keys top log-probs by token text (ambiguous); use top_k=0, "
@@ -368,7 +371,7 @@ class OpenAIBackend(Backend):
             )
         one = self._score_llamacpp if self.server == "llama.cpp" else self._score_vllm
         return self._map(
-            lambda pr: one(pr[0], pr[1], top_k) if pr[1] else _empty_scores(top_k),
+            lambda pr: one(pr[0], pr[1], top_k) if pr[1] else empty_scores(top_k),
             list(zip(prompts, responses, strict=True)),
         )
 
@@ -388,9 +391,7 @@ class OpenAIBackend(Backend):
                 "the server returned no usable prompt_logprobs (vLLM supports them; for "
                 "llama.cpp use server='llama.cpp')"
             )
-        out = TokenScores(
-            logprobs=[], topk_ids=[] if top_k else None, topk_logprobs=[] if top_k else None
-        )
+        out = empty_scores(top_k)
         for tok, entry in zip(response, entries[len(prompt) :], strict=True):
             entry = {int(k): v for k, v in (entry or {}).items()}
             if tok not in entry:
@@ -450,8 +451,3 @@ def _lp(value: Any) -> float:
     """vLLM sends ``{"logprob": x, "rank": r, "decoded_token": s}``; some servers a float."""
     return value["logprob"] if isinstance(value, dict) else value
 
-
-def _empty_scores(top_k: int) -> TokenScores:
-    return TokenScores(
-        logprobs=[], topk_ids=[] if top_k else None, topk_logprobs=[] if top_k else None
-    )

@@ -26,7 +26,14 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from agentdistill.agents.backends.base import Backend, Generation, SamplingParams, TokenScores
+from agentdistill.agents.backends.base import (
+    Backend,
+    Generation,
+    SamplingParams,
+    TokenScores,
+    check_prompts,
+    empty_scores,
+)
 
 INSTALL_HINT = "pip install 'agentdistill[vllm]' (needs a CUDA GPU)"
 
@@ -107,8 +114,7 @@ class VLLMBackend(Backend):
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Generation]:
         if not prompts:
             return []
-        if any(len(p) == 0 for p in prompts):
-            raise ValueError("empty prompt: every prompt needs at least one token")
+        check_prompts(prompts)
         sampling = [
             self._sampling(params, None if params.seed is None else int(params.seed) + i)
             for i in range(len(prompts))
@@ -131,19 +137,10 @@ class VLLMBackend(Backend):
     def score(
         self, prompts: list[list[int]], responses: list[list[int]], top_k: int = 0
     ) -> list[TokenScores]:
-        if len(prompts) != len(responses):
-            raise ValueError("prompts and responses must have the same length")
-        rows = [i for i, r in enumerate(responses) if r]
-        result = [
-            TokenScores(
-                logprobs=[], topk_ids=[] if top_k else None, topk_logprobs=[] if top_k else None
-            )
-            for _ in responses
-        ]
+        rows = check_prompts(prompts, responses)
+        result = [empty_scores(top_k) for _ in responses]
         if not rows:
             return result
-        if any(len(prompts[i]) == 0 for i in rows):
-            raise ValueError("empty prompt: every prompt needs at least one token")
         sampling = self._vllm.SamplingParams(
             max_tokens=1, temperature=0.0, prompt_logprobs=int(top_k)
         )
