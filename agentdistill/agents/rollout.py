@@ -258,3 +258,35 @@ def rollout(
                 slot.env.close()
         bar.close()
     return [finished[i] for i in sorted(finished)]
+
+
+def registered_max_turns(env_id: str) -> int:
+    """The turn limit ``env_id`` was registered with."""
+    spec = gym.spec(env_id)
+    if spec.max_episode_steps is None:
+        raise ValueError(f"{env_id} has no max_episode_steps; set env.max_turns in the config")
+    return int(spec.max_episode_steps)
+
+
+def expert_solution_length(env_id: str, seed: int | None, options: dict[str, Any],
+                            env_kwargs: dict[str, Any], max_turns: int) -> int:
+    """Expert actions needed from reset: ``len(expert_plan())`` or by playing the expert
+    (TCOD b2f replay lengths)."""
+    env = gym.make(env_id, max_episode_steps=max_turns, **env_kwargs)
+    try:
+        env.reset(seed=seed, options=options)
+        plan = env.unwrapped.expert_plan()
+        if plan is not None:
+            return len(plan)
+        n = 0
+        for _ in range(max_turns):
+            action = env.unwrapped.expert_action()
+            if action is None:
+                break
+            n += 1
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+        return n
+    finally:
+        env.close()

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agentdistill.agents.rollout import expert_solution_length, registered_max_turns
 from agentdistill.agents.trajectory import Episode, Turn, save_jsonl, summarize
 from agentdistill.distill import losses, rl
 from agentdistill.distill.config import ConfigError, TrainConfig, load_config
@@ -293,7 +294,7 @@ class Trainer:
             betas=tuple(cfg.optim.betas),
         )
         self.env_id = cfg.env.id
-        self.max_turns = cfg.env.max_turns or _env_max_turns(cfg.env.id)
+        self.max_turns = cfg.env.max_turns or registered_max_turns(cfg.env.id)
         self.skill_bank = None
         self.skills_fn = skills_fn
         self.teacher: Teacher | None = None
@@ -367,7 +368,7 @@ class Trainer:
         """Length of the expert's solution from the reset state of ``seed`` (cached)."""
         cache = self.__dict__.setdefault("_expert_lengths", {})
         if seed not in cache:
-            cache[seed] = _expert_solution_length(
+            cache[seed] = expert_solution_length(
                 self.env_id, seed, dict(self.cfg.env.train_options), dict(self.cfg.env.kwargs),
                 self.max_turns,
             )
@@ -819,40 +820,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _env_max_turns(env_id: str) -> int:
-    import gymnasium as gym
-
-    spec = gym.spec(env_id)
-    if spec.max_episode_steps is None:
-        raise ValueError(f"{env_id} has no max_episode_steps; set env.max_turns in the config")
-    return int(spec.max_episode_steps)
-
-
-def _expert_solution_length(env_id: str, seed: int | None, options: dict[str, Any],
-                            env_kwargs: dict[str, Any], max_turns: int) -> int:
-    """Expert actions needed from reset: ``len(expert_plan())`` or by playing the expert."""
-    import gymnasium as gym
-
-    env = gym.make(env_id, max_episode_steps=max_turns, **env_kwargs)
-    try:
-        env.reset(seed=seed, options=options)
-        plan = env.unwrapped.expert_plan()
-        if plan is not None:
-            return len(plan)
-        n = 0
-        for _ in range(max_turns):
-            action = env.unwrapped.expert_action()
-            if action is None:
-                break
-            n += 1
-            _, _, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
-                break
-        return n
-    finally:
-        env.close()
 
 
 def run_train(config: str | Path | TrainConfig, resume: str | Path | None = None,
