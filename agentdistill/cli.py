@@ -110,7 +110,7 @@ def make_policy(
     batch_size: int,
     temperature: float,
     top_p: float,
-    max_new_tokens: int,
+    max_new_tokens: int | None,
     history_k: int,
     device: str,
     dtype: str,
@@ -131,6 +131,10 @@ def make_policy(
     from agentdistill.agents.backends.hf import HFBackend
     from agentdistill.agents.models import ModelLoadError, load_model
 
+    if response_prefix is None:
+        response_prefix = SMALL_MODEL_PREFIX if policy.lower().startswith("smollm2") else ""
+    if max_new_tokens is None:  # an answer after a forced "<action>" is a few tokens long
+        max_new_tokens = 16 if response_prefix else 64
     try:
         sampling = SamplingParams(
             max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
@@ -143,8 +147,6 @@ def make_policy(
     except ModelLoadError as exc:
         raise typer.BadParameter(str(exc), param_hint="--policy") from exc
     backend = HFBackend(model, tokenizer, max_batch_size=batch_size)
-    if response_prefix is None:
-        response_prefix = SMALL_MODEL_PREFIX if policy.lower().startswith("smollm2") else ""
     return LLMPolicy(backend, sampling, history_k=history_k, response_prefix=response_prefix)
 
 
@@ -166,7 +168,9 @@ def eval_cmd(
     batch_size: int = typer.Option(8, min=1, help="envs stepped (and prompts generated) together"),
     temperature: float = typer.Option(0.7, min=0.0, help="0 = greedy"),
     top_p: float = typer.Option(1.0, help="nucleus sampling mass"),
-    max_new_tokens: int = typer.Option(64, min=1, help="tokens per answer"),
+    max_new_tokens: int | None = typer.Option(
+        None, min=1, help="tokens per answer (default: 16 after a response prefix, else 64)"
+    ),
     max_turns: int | None = typer.Option(None, min=1, help="override the env's turn limit"),
     history_k: int = typer.Option(2, min=0, help="past steps shown in the prompt"),
     device: str = typer.Option("auto", help="cpu | cuda | auto"),
@@ -251,7 +255,8 @@ def eval_cmd(
         "split": split,
         "temperature": temperature,
         "top_p": top_p,
-        "max_new_tokens": max_new_tokens,
+        "max_new_tokens": getattr(getattr(agent, "sampling", None), "max_new_tokens", None),
+        "response_prefix": getattr(agent, "response_prefix", None),
         "history_k": history_k,
         "batch_size": batch_size,
         "interrupted": interrupted,

@@ -127,3 +127,18 @@ def test_ctrl_c_keeps_finished_episodes(tmp_path, monkeypatch):
     assert 0 < len(eps) < 8 and all(e.won for e in eps)
     summary = json.loads((tmp_path / "cut.summary.json").read_text())
     assert summary["interrupted"] and summary["results"]["all"]["episodes"] == len(eps)
+
+
+def test_llm_policy_defaults_prefix_and_answer_length(monkeypatch):
+    """smollm2 gets the forced "<action>" start and short answers; other models do not."""
+    from agentdistill import cli
+
+    monkeypatch.setattr("agentdistill.agents.models.load_model", lambda *a, **k: get_tiny_lm())
+    common = dict(seed=0, batch_size=2, temperature=0.0, top_p=1.0, history_k=2,
+                  device="cpu", dtype="float32")
+    small = cli.make_policy("smollm2", max_new_tokens=None, **common)
+    assert small.response_prefix == "<action>" and small.sampling.max_new_tokens == 16
+    other = cli.make_policy("org/model", max_new_tokens=None, **common)
+    assert other.response_prefix == "" and other.sampling.max_new_tokens == 64
+    off = cli.make_policy("smollm2", max_new_tokens=32, response_prefix="", **common)
+    assert off.response_prefix == "" and off.sampling.max_new_tokens == 32
