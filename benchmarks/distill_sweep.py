@@ -11,6 +11,7 @@ The sweep file names a base train config, the training seeds and the runs, each 
     base: configs/demo/sokoban_base.yaml
     seeds: [0, 1, 2]
     random_baseline: true          # uniform-random policy on the same held-out tasks
+    common: {env.eval_options.split: test}   # overrides for every run and the random policy
     runs:
       untrained: {steps: 0}        # steps: 0 runs are seed-independent: played once
       sft_expert: {loss.method: sft_expert}
@@ -70,12 +71,21 @@ def load_sweep(path: Path) -> dict[str, Any]:
         _bad_input(f"{path}: base config {spec['base']} not found")
     spec.setdefault("seeds", [0])
     spec.setdefault("random_baseline", False)
+    spec.setdefault("common", {})
+    if not isinstance(spec["common"], dict):
+        _bad_input(f"{path}: common must be a mapping of --set overrides")
     spec["base"] = str((ROOT / spec["base"]).resolve()) if not Path(spec["base"]).is_absolute() else spec["base"]
     return spec
 
 
+def run_overrides(spec: dict[str, Any], run: str) -> dict[str, Any]:
+    """The --set overrides of one run: the sweep's common ones, then the run's own."""
+    return {**{str(k): v for k, v in spec["common"].items()},
+            **{str(k): v for k, v in spec["runs"][run].items()}}
+
+
 def _run_seeds(spec: dict[str, Any], run: str) -> list[int]:
-    steps = spec["runs"][run].get("steps")
+    steps = run_overrides(spec, run).get("steps")
     return [spec["seeds"][0]] if steps == 0 else list(spec["seeds"])
 
 
@@ -116,7 +126,7 @@ def collect_result(spec: dict[str, Any], run: str, seed: int, wall_s: float,
                       "teacher_tokens": tokens_at.get(int(e["step"]), 0),
                       "kl_exact": e.get("kl_exact")})
     return {
-        "sweep": spec["name"], "run": run, "seed": seed, "overrides": spec["runs"][run],
+        "sweep": spec["name"], "run": run, "seed": seed, "overrides": run_overrides(spec, run),
         "final_success": final["success_rate"], "final_tag": final["tag"],
         "final_kl_exact": final.get("kl_exact"), "task_wins": wins,
         "teacher_success_rate": next((h["teacher_success_rate"] for h in evals
@@ -132,8 +142,7 @@ def collect_result(spec: dict[str, Any], run: str, seed: int, wall_s: float,
 def train_one(spec: dict[str, Any], run: str, seed: int) -> None:
     """Train (or resume) one run and write its results file."""
     out = run_dir(spec, run, seed)
-    sets = {**{str(k): v for k, v in spec["runs"][run].items()},
-            "seed": seed, "output_dir": str(out)}
+    sets = {**run_overrides(spec, run), "seed": seed, "output_dir": str(out)}
     cmd = [sys.executable, "-m", "agentdistill.cli", "train", spec["base"]]
     for k, v in sets.items():
         cmd += ["--set", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
@@ -160,12 +169,13 @@ def train_one(spec: dict[str, Any], run: str, seed: int) -> None:
 
 
 def random_baseline(spec: dict[str, Any]) -> None:
-    """Uniform-random policy on the held-out tasks of the base config, one run per seed."""
+    """Uniform-random policy on the held-out tasks of the base config plus the sweep's
+    common overrides (the tasks every run is evaluated on), one run per seed."""
     from agentdistill.agents.policies import RandomPolicy
     from agentdistill.agents.rollout import registered_max_turns, rollout
     from agentdistill.distill.config import load_config
 
-    cfg = load_config(spec["base"])
+    cfg = load_config(spec["base"], overrides=dict(spec["common"]))
     max_turns = cfg.env.max_turns or registered_max_turns(cfg.env.id)
     for seed in spec["seeds"]:
         path = result_path(spec, "random", seed)
@@ -240,7 +250,8 @@ def report(spec: dict[str, Any]) -> Path:
     for run in order:
         results = sorted(by_run[run], key=lambda r: r["seed"])
         m, lo, hi = mean_ci([r["final_success"] for r in results])
-        entry: dict[str, Any] = {"mean": m, "ci95": [lo, hi], "n_seeds": len(results),
+        ci95 = None if math.isnan(lo) else [lo, hi]  # JSON has no NaN: one seed has no interval
+        entry: dict[str, Any] = {"mean": m, "ci95": ci95, "n_seeds": len(results),
                                  "per_seed": {r["seed"]: r["final_success"] for r in results},
                                  "tasks": len(results[0]["task_wins"]),
                                  "steps": results[0].get("steps"),
