@@ -37,6 +37,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,11 @@ def collect_result(spec: dict[str, Any], run: str, seed: int, wall_s: float,
     final = evals[-1]
     episodes = _read_jsonl(out / "eval" / f"{final['tag']}.jsonl")
     wins = {str(e["seed"]): bool(e["won"]) for e in episodes}
+    # What the final policy did, so a result can be read without the (uncommitted) run dir.
+    actions = Counter(str(t.get("action")) for e in episodes for t in e["turns"])
+    behaviour = {**{k: final[k] for k in ("invalid_action_rate", "format_valid_rate", "mean_turns",
+                                          "expert_match_rate") if k in final},
+                 "top_actions": dict(actions.most_common(8))}
     train = [h for h in history if h.get("kind") == "train"]
     # Learning curve: held-out success against optimizer steps and cumulative teacher tokens.
     cum_tokens, curve = 0, []
@@ -128,7 +134,7 @@ def collect_result(spec: dict[str, Any], run: str, seed: int, wall_s: float,
     return {
         "sweep": spec["name"], "run": run, "seed": seed, "overrides": run_overrides(spec, run),
         "final_success": final["success_rate"], "final_tag": final["tag"],
-        "final_kl_exact": final.get("kl_exact"), "task_wins": wins,
+        "final_kl_exact": final.get("kl_exact"), "task_wins": wins, "final_behaviour": behaviour,
         "teacher_success_rate": next((h["teacher_success_rate"] for h in evals
                                       if "teacher_success_rate" in h), None),
         "steps": len(train), "gen_tokens": sum(int(h.get("gen_tokens", 0) or 0) for h in train),
