@@ -89,3 +89,18 @@ def test_report_with_one_seed_is_valid_json(sweep, tmp_path):
     assert summary["a"]["vs_untrained"][0] == pytest.approx(0.5)
     assert "| a | 0.750 (1 seed)" in (folder / "summary.md").read_text()
 
+
+
+SWEEPS = sorted(p for p in (ROOT / "configs" / "demo").glob("*.yaml") if not p.name.endswith("_base.yaml"))
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_shipped_sweeps_give_valid_configs_on_the_test_split(sweep, path):
+    """Every run of every shipped sweep is a valid train config, evaluated on test tasks."""
+    from agentdistill.distill.config import load_config
+
+    spec = sweep.load_sweep(path)
+    for run in spec["runs"]:
+        cfg = load_config(spec["base"], overrides=sweep.run_overrides(spec, run))
+        assert cfg.env.eval_options["split"] == "test", (path.name, run)
+        assert len(cfg.eval.seed_list()) >= 64, (path.name, run)
