@@ -159,7 +159,11 @@ def test_gradient_checkpointing_gives_the_same_gradient(tmp_path, tok):
     assert not any(m.training for m in ckpt.model.modules())  # back in eval mode afterwards
     gp, gc = grads(plain), grads(ckpt)
     for k in gp:
-        torch.testing.assert_close(gc[k], gp[k], rtol=1e-5, atol=1e-7)
+        # The recompute may sum in another order (CPU kernels differ by machine: on an AMD
+        # AVX-512 CPU one element of 3M differed by 1.4e-7); a checkpointing bug is O(grad),
+        # so compare relative to the gradient's norm.
+        assert gp[k].norm() > 0, k
+        assert (gc[k] - gp[k]).norm() / gp[k].norm() < 1e-5, k
 
 
 def _episodes(rewards_by_group):
