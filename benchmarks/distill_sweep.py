@@ -76,6 +76,14 @@ def load_sweep(path: Path) -> dict[str, Any]:
     if not isinstance(spec["common"], dict):
         _bad_input(f"{path}: common must be a mapping of --set overrides")
     spec["base"] = str((ROOT / spec["base"]).resolve()) if not Path(spec["base"]).is_absolute() else spec["base"]
+    # A typo in an override ends here, in one line, not hours later in a run or the baseline.
+    from agentdistill.distill.config import ConfigError, load_config
+
+    for run in spec["runs"]:
+        try:
+            load_config(spec["base"], overrides=run_overrides(spec, run))
+        except ConfigError as exc:
+            _bad_input(f"{path}: run {run}: {str(exc).splitlines()[0]}")
     return spec
 
 

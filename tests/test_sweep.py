@@ -44,6 +44,16 @@ def test_bad_common_is_one_line_and_exit_2(sweep, tmp_path, capsys):
     assert "common must be a mapping" in capsys.readouterr().err
 
 
+def test_bad_override_is_caught_before_any_run(sweep, tmp_path, capsys):
+    path = _write(tmp_path, ("name: s\nbase: configs/demo/sokoban_base.yaml\n"
+                             "common: {optim.lrr: 1.0}\nruns: {a: {steps: 0}}\n"))
+    with pytest.raises(SystemExit) as exc:
+        sweep.load_sweep(path)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "run a" in err and "lrr" in err and "Traceback" not in err
+
+
 def test_random_baseline_plays_the_runs_held_out_tasks(sweep, tmp_path):
     """The random policy is evaluated on the split and seeds the common overrides give every
     run, not on the base config's validation tasks."""
