@@ -1,7 +1,8 @@
 """The small top-level API: ``from agentdistill import rollout, evaluate, LLMPolicy``.
 
 * :func:`make_policy` builds a policy from a name: ``"expert"``, ``"random"``, a model
-  (``"smollm2"``, an HF id, a model directory, a ``.gguf`` file) or an OpenAI-compatible
+  (``"smollm2"``, a shipped trained student such as ``"smollm2-sokoban"``, an HF id, a
+  model directory, a ``.gguf`` file) or an OpenAI-compatible
   server (``"openai:http://host:port/v1"`` with ``model=`` the served name).
 * :func:`evaluate` rolls a policy out on seeded tasks and returns the episodes and the
   summary (success rate, mean score, mean turns, invalid-action rate).
@@ -97,9 +98,9 @@ def make_policy(
     temperature: float = 0.7,
     top_p: float = 1.0,
     max_new_tokens: int | None = None,
-    history_k: int = 2,
+    history_k: int | None = None,
     device: str = "auto",
-    dtype: str = "float32",
+    dtype: str | None = None,
     response_prefix: str | None = None,
 ) -> Policy:
     """A policy from its name (see module docstring); a Policy object is returned as is.
@@ -108,14 +109,29 @@ def make_policy(
     turns through that tokenizer's prompts (:class:`AnswerFormatPolicy`); for
     ``openai:URL``, the served model's tokenizer (default: ``model``). ``response_prefix``
     None picks ``"<action>"`` for SmolLM2, none otherwise; ``max_new_tokens`` None: 16 after
-    a prefix, else 64. Raises ValueError (bad settings) or ModelLoadError (no such model).
+    a prefix, else 64; ``history_k`` None: 2; ``dtype`` None: float32. A shipped trained
+    student (``"smollm2-sokoban"``) fills the settings left None with the ones it was
+    measured with (its ``policy.json``). Raises ValueError (bad settings) or
+    ModelLoadError (no such model).
     """
     from agentdistill.agents.backends.base import SamplingParams
+    from agentdistill.agents.models import named_adapter
     from agentdistill.agents.policies import ExpertPolicy, RandomPolicy
 
     if not isinstance(policy, str):
         return policy
     name = policy
+    shipped = named_adapter(name)
+    if shipped is not None:
+        defaults = shipped[1].get("defaults", {})
+        history_k = defaults.get("history_k") if history_k is None else history_k
+        response_prefix = defaults.get("response_prefix") if response_prefix is None \
+            else response_prefix
+        max_new_tokens = defaults.get("max_new_tokens") if max_new_tokens is None \
+            else max_new_tokens
+        dtype = defaults.get("dtype") if dtype is None else dtype
+    history_k = 2 if history_k is None else history_k
+    dtype = "float32" if dtype is None else dtype
     if name in ("expert", "random"):
         inner: Policy = ExpertPolicy() if name == "expert" else RandomPolicy(seed=seed)
         if tokenizer is None:

@@ -264,6 +264,32 @@ def results_table(episodes: list[Any], title: str) -> tuple[Table, dict[str, Any
     return table, summary
 
 
+def shipped_defaults(
+    policy: str, env: str, *, history_k: int | None, dtype: str | None,
+    response_prefix: str | None, max_new_tokens: int | None,
+) -> tuple[int, str, str | None, int | None]:
+    """``(history_k, dtype, response_prefix, max_new_tokens)`` with the options left unset
+    filled in: by a shipped trained student's own settings (``smollm2-sokoban``: the ones
+    its number was measured with), else history 2 and float32 (prefix and token budget
+    stay None: :func:`agentdistill.api.make_policy` picks them per model)."""
+    from agentdistill.agents.models import ModelLoadError, named_adapter
+
+    try:
+        shipped = named_adapter(policy)
+    except ModelLoadError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--policy") from exc
+    meta = shipped[1] if shipped else {}
+    defaults = meta.get("defaults", {})
+    if meta.get("env") and meta["env"] != env:
+        console.print(f"[yellow]{policy} was trained on {meta['env']}, not {env}")
+    return (
+        defaults.get("history_k", 2) if history_k is None else history_k,
+        defaults.get("dtype", "float32") if dtype is None else dtype,
+        defaults.get("response_prefix") if response_prefix is None else response_prefix,
+        defaults.get("max_new_tokens") if max_new_tokens is None else max_new_tokens,
+    )
+
+
 def make_policy(
     policy: str,
     *,
@@ -337,8 +363,9 @@ def eval_cmd(
     env: str = typer.Option(DEFAULT_ENV, help="registered env id"),
     policy: str = typer.Option(
         DEFAULT_POLICY,
-        help="smollm2 | expert | random | HF id | model dir | .gguf file | "
-        "openai:http://host:port/v1 (an OpenAI-compatible server; with --model)",
+        help="smollm2 | smollm2-sokoban (shipped trained student) | expert | random | HF id | "
+        "model dir | .gguf file | openai:http://host:port/v1 (an OpenAI-compatible server; "
+        "with --model)",
     ),
     model: str | None = typer.Option(
         None, help="served model name for --policy openai:URL (also its tokenizer by default)"
@@ -360,9 +387,13 @@ def eval_cmd(
         None, min=1, help="tokens per answer (default: 16 after a response prefix, else 64)"
     ),
     max_turns: int | None = typer.Option(None, min=1, help="override the env's turn limit"),
-    history_k: int = typer.Option(2, min=0, help="past steps shown in the prompt"),
+    history_k: int | None = typer.Option(
+        None, min=0, help="past steps shown in the prompt (default 2; a shipped student's own)"
+    ),
     device: str = typer.Option("auto", help="cpu | cuda | auto"),
-    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16 | auto"),
+    dtype: str | None = typer.Option(
+        None, help="float32 | bfloat16 | float16 | auto (default float32; a shipped student's own)"
+    ),
     out: Path | None = typer.Option(
         None,
         help="episodes JSONL; an existing file is refused unless --overwrite (default "
@@ -410,7 +441,7 @@ def eval_cmd(
             f"{top_p} is not in (0, 1]; 1 samples from the whole distribution",
             param_hint="--top-p",
         )
-    if dtype not in DTYPES:
+    if dtype is not None and dtype not in DTYPES:
         raise typer.BadParameter(
             f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}", param_hint="--dtype"
         )
@@ -438,6 +469,9 @@ def eval_cmd(
             tasks_desc = f"seeds {seed}-{seed + episodes - 1}"
     except (OSError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--tasks") from exc
+    history_k, dtype, response_prefix, max_new_tokens = shipped_defaults(
+        policy, env, history_k=history_k, dtype=dtype, response_prefix=response_prefix,
+        max_new_tokens=max_new_tokens)
     if threads:
         import torch
 

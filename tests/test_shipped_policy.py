@@ -1,0 +1,78 @@
+"""The trained student shipped with the package: ``--policy smollm2-sokoban``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentdistill.agents.models import NAMED_ADAPTERS, ModelLoadError, named_adapter
+
+
+def test_the_shipped_adapter_is_a_smollm2_lora_with_its_settings():
+    """The files a wheel carries: a PEFT LoRA on SmolLM2's 30 blocks (hidden 576), small,
+    and the settings its committed number was measured with."""
+    from safetensors import safe_open
+
+    path, meta = named_adapter("smollm2-sokoban")
+    assert path == NAMED_ADAPTERS["smollm2-sokoban"]
+    assert (path / "adapter_model.safetensors").stat().st_size <= 20 * 2**20
+    config = json.loads((path / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == "smollm2"
+    assert meta["env"] == "agentdistill/Sokoban-v0"
+    assert meta["defaults"] == {"history_k": 1, "response_prefix": "<action>",
+                                "max_new_tokens": 8, "dtype": "bfloat16"}
+    with safe_open(str(path / "adapter_model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+        a = f.get_tensor(next(k for k in keys if "layers.0.self_attn.q_proj.lora_A" in k))
+    blocks = {int(k.split("layers.")[1].split(".")[0]) for k in keys}
+    assert blocks == set(range(30)) and a.shape == (config["r"], 576)
+    assert named_adapter("SmolLM2-Sokoban ")[0] == path  # names are case-insensitive
+    assert named_adapter("smollm2") is None and named_adapter("some/dir") is None
+
+
+def test_shipped_defaults_fill_only_what_the_user_left_unset(capsys):
+    from agentdistill import cli
+
+    unset = dict(history_k=None, dtype=None, response_prefix=None, max_new_tokens=None)
+    env = "agentdistill/Sokoban-v0"
+    assert cli.shipped_defaults("smollm2-sokoban", env, **unset) == (1, "bfloat16", "<action>", 8)
+    assert cli.shipped_defaults("smollm2", env, **unset) == (2, "float32", None, None)
+    mine = dict(history_k=3, dtype="float32", response_prefix="", max_new_tokens=20)
+    assert cli.shipped_defaults("smollm2-sokoban", env, **mine) == (3, "float32", "", 20)
+    cli.shipped_defaults("smollm2-sokoban", "agentdistill/WebShop-v0", **unset)
+    assert "trained on agentdistill/Sokoban-v0" in capsys.readouterr().out
+
+
+def test_a_missing_shipped_adapter_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(NAMED_ADAPTERS, "smollm2-sokoban", tmp_path / "gone")
+    with pytest.raises(ModelLoadError, match="reinstall"):
+        named_adapter("smollm2-sokoban")
+
+
+@pytest.mark.slow
+def test_loading_by_name_merges_the_adapter_into_smollm2():
+    """``load_model("smollm2-sokoban")`` = SmolLM2 + (alpha / r) * B @ A on every adapted
+    linear layer, read back from the shipped file."""
+    import torch
+    from safetensors.torch import load_file
+
+    from agentdistill.agents.models import load_model, smollm2_gguf_path
+
+    try:
+        smollm2_gguf_path()
+    except ModelLoadError as exc:
+        pytest.skip(f"no bundled SmolLM2: {exc}")
+    path, _ = named_adapter("smollm2-sokoban")
+    config = json.loads((path / "adapter_config.json").read_text())
+    lora = load_file(str(path / "adapter_model.safetensors"))
+    base, _ = load_model("smollm2")
+    trained, _ = load_model("smollm2-sokoban")
+    for name in ("self_attn.q_proj", "mlp.down_proj"):
+        prefix = f"base_model.model.model.layers.7.{name}"
+        a, b = lora[f"{prefix}.lora_A.weight"], lora[f"{prefix}.lora_B.weight"]
+        delta = (config["lora_alpha"] / config["r"]) * (b @ a)
+        w0 = base.get_submodule(f"model.layers.7.{name}").weight.detach()
+        w1 = trained.get_submodule(f"model.layers.7.{name}").weight.detach()
+        assert delta.abs().max() > 1e-3  # the adapter was trained: it changes the weights
+        torch.testing.assert_close(w1, w0 + delta, atol=1e-5, rtol=1e-4)
