@@ -11,6 +11,7 @@ The sweep file names a base train config, the training seeds and the runs, each 
     base: configs/demo/sokoban_base.yaml
     seeds: [0, 1, 2]
     random_baseline: true          # uniform-random policy on the same held-out tasks
+    reference: untrained           # the run every other is compared with (default untrained)
     common: {env.eval_options.split: test}   # overrides for every run and the random policy
     runs:
       untrained: {steps: 0}        # steps: 0 runs are seed-independent: played once
@@ -24,8 +25,8 @@ per-task outcomes (for paired confidence intervals), the learning curve, token c
 time, the load average before and after and the git commit. A run whose results file exists
 is skipped, so a stopped sweep continues where it was. ``--report`` writes ``summary.md``,
 ``summary.json`` and ``curves.png`` from whatever results exist: per method the mean over
-training seeds with a 95% CI, each seed's value, and the difference to the untrained
-student and to the random policy with a 95% bootstrap CI (tasks and seeds resampled).
+training seeds with a 95% CI, each seed's value, and the difference to the reference run
+(the untrained student, or a warm start every run begins from) and to the random policy with a 95% bootstrap CI (tasks and seeds resampled).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def load_sweep(path: Path) -> dict[str, Any]:
     spec.setdefault("seeds", [0])
     spec.setdefault("random_baseline", False)
     spec.setdefault("common", {})
+    spec.setdefault("reference", "untrained")
+    if spec["reference"] not in spec["runs"] and spec["reference"] != "untrained":
+        _bad_input(f"{path}: reference {spec['reference']!r} is not one of the runs")
     if not isinstance(spec["common"], dict):
         _bad_input(f"{path}: common must be a mapping of --set overrides")
     spec["base"] = str((ROOT / spec["base"]).resolve()) if not Path(spec["base"]).is_absolute() else spec["base"]
@@ -257,10 +261,11 @@ def report(spec: dict[str, Any]) -> Path:
         by_run.setdefault(res["run"], []).append(res)
     if not by_run:
         _bad_input(f"no results in {folder} yet; run the sweep first (without --report)")
-    order = [r for r in ["untrained", "random", *spec["runs"]] if r in by_run]
+    reference = spec.get("reference", "untrained")
+    order = [r for r in [reference, "random", *spec["runs"]] if r in by_run]
     order = list(dict.fromkeys(order))
     rows, summary = [], {}
-    refs = {k: [r["task_wins"] for r in by_run[k]] for k in ("untrained", "random") if k in by_run}
+    refs = {k: [r["task_wins"] for r in by_run[k]] for k in (reference, "random") if k in by_run}
     for run in order:
         results = sorted(by_run[run], key=lambda r: r["seed"])
         m, lo, hi = mean_ci([r["final_success"] for r in results])
@@ -278,7 +283,7 @@ def report(spec: dict[str, Any]) -> Path:
         ci = f"[{lo:.3f}, {hi:.3f}]" if not math.isnan(lo) else "(1 seed)"
         vs = " | ".join(
             (lambda d: f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]")(entry[f"vs_{ref}"]) if f"vs_{ref}" in entry
-            else "—" for ref in ("untrained", "random"))
+            else "—" for ref in (reference, "random"))
         seeds = ", ".join(f"{v:.3f}" for v in entry["per_seed"].values())
         rows.append(f"| {run} | {m:.3f} {ci} | {seeds} | {vs} | {entry['steps']} | "
                     f"{', '.join(str(w) for w in entry['wall_min'])} |")
@@ -289,16 +294,26 @@ def report(spec: dict[str, Any]) -> Path:
           f"regenerate with `python benchmarks/distill_sweep.py <sweep file>` then `--report`. "
           f"Machine: {cpu_model()}, {os.cpu_count()} cores; 1-minute load average during the runs "
           f"{min(loads):.1f}-{max(loads):.1f}." if loads else "", "",
-          "| run | held-out success, mean [95% CI over seeds] | per seed | vs untrained (95% CI) | "
+          f"| run | held-out success, mean [95% CI over seeds] | per seed | vs {reference} (95% CI) | "
           "vs random (95% CI) | steps | wall min |",
           "| --- | --- | --- | --- | --- | ---: | --- |", *rows, ""]
     (folder / "summary.md").write_text("\n".join(md), encoding="utf-8")
     (folder / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    _plot(by_run, folder / "curves.png")
+    _plot(by_run, folder / "curves.png", reference)
     return folder / "summary.md"
 
 
-def _plot(by_run: dict[str, list[dict[str, Any]]], path: Path) -> None:
+def _with_start(curve: list[dict[str, Any]], reference: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """``curve`` with the reference's success as its step-0 point when it has none."""
+    if not reference or any(c["step"] == 0 for c in curve):
+        return curve
+    start = float(np.mean([r["final_success"] for r in reference]))
+    return [{"step": 0, "teacher_tokens": 0, "success_rate": start}, *curve]
+
+
+def _plot(by_run: dict[str, list[dict[str, Any]]], path: Path, reference: str = "untrained") -> None:
+    """Success vs step and vs teacher tokens; every trained run starts at step 0 from the
+    reference's weights, so the reference's success is each curve's first point."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -308,15 +323,16 @@ def _plot(by_run: dict[str, list[dict[str, Any]]], path: Path) -> None:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (run, results) in enumerate(sorted(by_run.items())):
         if not any(r.get("curve") for r in results):
-            if run in ("untrained", "random"):
+            if run in (reference, "random"):
                 m = float(np.mean([r["final_success"] for r in results]))
                 for ax in axes:
                     ax.axhline(m, ls="--", lw=1, color="grey" if run == "random" else "black", label=run)
             continue
         color = colors[i % len(colors)]
         for ax, key in zip(axes, ("step", "teacher_tokens"), strict=True):
-            xs = sorted({c[key] for r in results for c in r["curve"]})
-            ys = [[c["success_rate"] for r in results for c in r["curve"] if c[key] == x] for x in xs]
+            curves = [_with_start(r["curve"], by_run.get(reference)) for r in results]
+            xs = sorted({c[key] for curve in curves for c in curve})
+            ys = [[c["success_rate"] for curve in curves for c in curve if c[key] == x] for x in xs]
             mean = [float(np.mean(y)) for y in ys]
             ax.plot(xs, mean, marker="o", color=color, label=run)
             if len(results) > 1:

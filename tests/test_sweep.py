@@ -101,6 +101,32 @@ def test_report_with_one_seed_is_valid_json(sweep, tmp_path):
 
 
 
+def test_a_warm_start_reference_replaces_untrained(sweep, tmp_path, capsys):
+    """``reference: start``: every run is compared with the warm start it began from, whose
+    success is also the first point of each learning curve."""
+    text = "name: w\nbase: configs/demo/sokoban_base.yaml\nreference: start\n" \
+           "runs: {start: {steps: 0}, a: {steps: 1}}\n"
+    spec = sweep.load_sweep(_write(tmp_path, text))
+    folder = sweep.RESULTS / "w"
+    folder.mkdir(parents=True)
+    curve = [{"step": 1, "teacher_tokens": 9, "success_rate": 0.75}]
+    for run, wins in (("a", [True, True, True, False]), ("start", [False, True, False, False])):
+        (folder / f"{run}_seed0.json").write_text(json.dumps({
+            "run": run, "seed": 0, "final_success": sum(wins) / 4, "steps": 1,
+            "task_wins": {str(i): w for i, w in enumerate(wins)},
+            "curve": curve if run == "a" else [], "wall_s": 60.0,
+            "load_before": [0.1, 0, 0], "load_after": [1.9, 0, 0]}))
+    sweep.report(spec)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["a"]["vs_start"][0] == pytest.approx(0.5) and "vs_untrained" not in summary["a"]
+    assert "vs start (95% CI)" in (folder / "summary.md").read_text()
+    starts = sweep._with_start(curve, [{"final_success": 0.25}])
+    assert [(c["step"], c["success_rate"]) for c in starts] == [(0, 0.25), (1, 0.75)]
+    with pytest.raises(SystemExit) as exc:
+        sweep.load_sweep(_write(tmp_path, text.replace("reference: start", "reference: strat")))
+    assert exc.value.code == 2 and "strat" in capsys.readouterr().err
+
+
 SWEEPS = sorted(p for p in (ROOT / "configs" / "demo").glob("*.yaml") if not p.name.endswith("_base.yaml"))
 
 
