@@ -193,3 +193,22 @@ def test_scale_rewards(tmp_path, mode):
     else:
         expected = centred / (torch.tensor([2 ** -0.5] * 2 + [1.0] * 3) + 1e-6)
     assert torch.allclose(adv, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("unhinted", ["plain", "skip"])
+def test_turns_without_an_expert_hint_are_counted_and_skipped_on_request(tmp_path, unhinted):
+    """Where the expert has no move (a deadlocked room) the hinted teacher is the plain base
+    model: ``teacher.unhinted: skip`` leaves those turns out of the loss; both log them."""
+    from agentdistill.agents.models import load_tokenizer
+    from agentdistill.distill.batch import build_batch
+
+    tok = load_tokenizer("smollm2")
+    ep = random_episode(tok, n_turns=4, seed=3)
+    for t in ep.turns[2:]:
+        t.info["expert_action"] = None
+    cfg = tiny_cfg(tmp_path, **{"loss.method": "opd", "teacher.unhinted": unhinted})
+    batch = build_batch([ep], cfg, step=0)
+    assert batch.metrics["unhinted_rows"] == 2
+    assert [r.turn_index for r in batch.rows] == ([0, 1] if unhinted == "skip" else [0, 1, 2, 3])
+    plain = build_batch([ep], tiny_cfg(tmp_path, **{"teacher.context": "plain"}), step=0)
+    assert "unhinted_rows" not in plain.metrics and len(plain.rows) == 4

@@ -88,6 +88,17 @@ def build_rows(episodes: Sequence[Episode]) -> list[Row]:
     return rows
 
 
+def unhinted_rows(rows: Sequence[Row], episodes: Sequence[Episode], context: str) -> list[Row]:
+    """The student's rows whose turn has no expert hint (``info["expert_action"]`` or
+    ``["expert_plan"]`` None) under an ``expert_*`` teacher context, else none."""
+    if not context.startswith("expert"):
+        return []
+    key = "expert_action" if context == "expert_action" else "expert_plan"
+    return [r for r in rows if r.source == "student"
+            and key in (info := episodes[r.episode].turns[r.turn_index].info)
+            and info[key] in (None, [], "")]
+
+
 def attach_teacher_prompts(rows: Sequence[Row], episodes: Sequence[Episode], teacher: Any) -> None:
     """Set each row's teacher prompt ids (the teacher's context for that turn), for the
     teacher logits recomputed in the update (``loss.estimator`` / ``baseline`` ``full``)."""
@@ -204,6 +215,10 @@ def build_batch(episodes: Sequence[Episode], cfg: TrainConfig, step: int,
     this rank's, the metrics and GRPO's batch std are those of every rank's batch.
     """
     rows = build_rows(episodes)
+    unhinted = unhinted_rows(rows, episodes, cfg.teacher.context)
+    if cfg.teacher.unhinted == "skip" and unhinted:  # the teacher there is the base model
+        dropped = {id(r) for r in unhinted}
+        rows = [r for r in rows if id(r) not in dropped]
     if cfg.uses_grpo and episodes:
         assign_advantages(rows, episodes, cfg.loss, gather)
     if recompute_old is not None and rows:
@@ -215,7 +230,10 @@ def build_batch(episodes: Sequence[Episode], cfg: TrainConfig, step: int,
         parts = gather(light(episodes, rows))
         everyone = [e for eps, _ in parts for e in eps]
         all_rows = [r for _, rs in parts for r in rs]
-    return Batch(step=step, rows=rows, metrics=batch_metrics(everyone, all_rows, cfg, step))
+    metrics = batch_metrics(everyone, all_rows, cfg, step)
+    if cfg.teacher.context.startswith("expert"):  # this rank's turns where the teacher had no hint
+        metrics["unhinted_rows"] = len(unhinted)
+    return Batch(step=step, rows=rows, metrics=metrics)
 
 
 def batch_metrics(episodes: Sequence[Episode], rows: Sequence[Row], cfg: TrainConfig,

@@ -181,6 +181,10 @@ class TeacherConfig(Strict):
     """What the teacher sees beyond the student's prompt: nothing, the expert's next action or plan, or skills."""
     hint_placement: Literal["system", "user"] = "system"
     """Where the expert hint goes: the system prompt or the end of the user message."""
+    unhinted: Literal["plain", "skip"] = "plain"
+    """Turns where the expert has no hint (an unsolvable or finished position): 'plain' scores
+    them with the teacher on the plain prompt; 'skip' drops them from the distillation loss
+    (there the privileged teacher is only the base model)."""
     sync: Literal["live", "frozen", "ema", "copy"] = "frozen"
     """How a self-teacher follows the student: live, frozen at start, EMA, or hard copy."""
     ema_rate: float = Field(0.05, gt=0.0, le=1.0)
