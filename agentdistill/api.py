@@ -88,6 +88,26 @@ class AnswerFormatPolicy:
         return out
 
 
+def policy_settings(
+    policy: str, *, history_k: int | None = None, dtype: str | None = None,
+    response_prefix: str | None = None, max_new_tokens: int | None = None,
+) -> tuple[int, str, str | None, int | None]:
+    """``(history_k, dtype, response_prefix, max_new_tokens)`` with those left None filled
+    in: by a shipped trained student's ``policy.json`` (the settings its number was measured
+    with), else history 2 and float32; prefix and token budget may stay None
+    (:func:`make_policy` then picks them per model)."""
+    from agentdistill.agents.models import named_adapter
+
+    shipped = named_adapter(policy)
+    defaults = shipped[1].get("defaults", {}) if shipped else {}
+    return (
+        defaults.get("history_k", 2) if history_k is None else history_k,
+        defaults.get("dtype", "float32") if dtype is None else dtype,
+        defaults.get("response_prefix") if response_prefix is None else response_prefix,
+        defaults.get("max_new_tokens") if max_new_tokens is None else max_new_tokens,
+    )
+
+
 def make_policy(
     policy: str | Policy,
     *,
@@ -115,23 +135,14 @@ def make_policy(
     ModelLoadError (no such model).
     """
     from agentdistill.agents.backends.base import SamplingParams
-    from agentdistill.agents.models import named_adapter
     from agentdistill.agents.policies import ExpertPolicy, RandomPolicy
 
     if not isinstance(policy, str):
         return policy
     name = policy
-    shipped = named_adapter(name)
-    if shipped is not None:
-        defaults = shipped[1].get("defaults", {})
-        history_k = defaults.get("history_k") if history_k is None else history_k
-        response_prefix = defaults.get("response_prefix") if response_prefix is None \
-            else response_prefix
-        max_new_tokens = defaults.get("max_new_tokens") if max_new_tokens is None \
-            else max_new_tokens
-        dtype = defaults.get("dtype") if dtype is None else dtype
-    history_k = 2 if history_k is None else history_k
-    dtype = "float32" if dtype is None else dtype
+    history_k, dtype, response_prefix, max_new_tokens = policy_settings(
+        name, history_k=history_k, dtype=dtype, response_prefix=response_prefix,
+        max_new_tokens=max_new_tokens)
     if name in ("expert", "random"):
         inner: Policy = ExpertPolicy() if name == "expert" else RandomPolicy(seed=seed)
         if tokenizer is None:

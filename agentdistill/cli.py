@@ -268,26 +268,23 @@ def shipped_defaults(
     policy: str, env: str, *, history_k: int | None, dtype: str | None,
     response_prefix: str | None, max_new_tokens: int | None,
 ) -> tuple[int, str, str | None, int | None]:
-    """``(history_k, dtype, response_prefix, max_new_tokens)`` with the options left unset
-    filled in: by a shipped trained student's own settings (``smollm2-sokoban``: the ones
-    its number was measured with), else history 2 and float32 (prefix and token budget
-    stay None: :func:`agentdistill.api.make_policy` picks them per model)."""
+    """:func:`agentdistill.api.policy_settings` (a shipped student's own settings where
+    the user gave none), with a one-line ``--policy`` error and a warning when the
+    student was trained on another env."""
+    from agentdistill import api
     from agentdistill.agents.models import ModelLoadError, named_adapter
 
     try:
         shipped = named_adapter(policy)
+        settings = api.policy_settings(policy, history_k=history_k, dtype=dtype,
+                                       response_prefix=response_prefix,
+                                       max_new_tokens=max_new_tokens)
     except ModelLoadError as exc:
         raise typer.BadParameter(str(exc), param_hint="--policy") from exc
-    meta = shipped[1] if shipped else {}
-    defaults = meta.get("defaults", {})
-    if meta.get("env") and meta["env"] != env:
-        console.print(f"[yellow]{policy} was trained on {meta['env']}, not {env}")
-    return (
-        defaults.get("history_k", 2) if history_k is None else history_k,
-        defaults.get("dtype", "float32") if dtype is None else dtype,
-        defaults.get("response_prefix") if response_prefix is None else response_prefix,
-        defaults.get("max_new_tokens") if max_new_tokens is None else max_new_tokens,
-    )
+    trained_on = shipped[1].get("env") if shipped else None
+    if trained_on and trained_on != env:
+        console.print(f"[yellow]{policy} was trained on {trained_on}, not {env}")
+    return settings
 
 
 def make_policy(

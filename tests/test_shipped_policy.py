@@ -48,6 +48,13 @@ def test_a_missing_shipped_adapter_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(NAMED_ADAPTERS, "smollm2-sokoban", tmp_path / "gone")
     with pytest.raises(ModelLoadError, match="reinstall"):
         named_adapter("smollm2-sokoban")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "adapter_model.safetensors").write_bytes(b"")
+    (broken / "policy.json").write_text("{not json")
+    monkeypatch.setitem(NAMED_ADAPTERS, "smollm2-sokoban", broken)
+    with pytest.raises(ModelLoadError, match="policy.json"):
+        named_adapter("smollm2-sokoban")
 
 
 @pytest.mark.slow

@@ -69,7 +69,12 @@ def named_adapter(name: str) -> tuple[Path, dict[str, Any]] | None:
     if not (path / "adapter_model.safetensors").is_file():
         raise ModelLoadError(f"{name}: the shipped adapter is missing from {path}; reinstall "
                              "agentdistill")
-    return path, json.loads((path / "policy.json").read_text(encoding="utf-8"))
+    try:
+        meta = json.loads((path / "policy.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{name}: cannot read {path / 'policy.json'} ({exc}); reinstall "
+                             "agentdistill") from exc
+    return path, meta
 
 
 def smollm2_gguf_path() -> Path:

@@ -21,6 +21,7 @@ from agentdistill.agents.trajectory import Episode, summarize
 from agentdistill.distill import rl
 from agentdistill.distill.config import LossConfig, TrainConfig
 from agentdistill.distill.evaluation import kl_stats
+from agentdistill.distill.teacher import expert_hint
 
 
 @dataclass
@@ -96,7 +97,7 @@ def unhinted_rows(rows: Sequence[Row], episodes: Sequence[Episode], context: str
     key = "expert_action" if context == "expert_action" else "expert_plan"
     return [r for r in rows if r.source == "student"
             and key in (info := episodes[r.episode].turns[r.turn_index].info)
-            and info[key] in (None, [], "")]
+            and expert_hint(info[key]) is None]
 
 
 def attach_teacher_prompts(rows: Sequence[Row], episodes: Sequence[Episode], teacher: Any) -> None:
