@@ -264,6 +264,17 @@ def results_table(episodes: list[Any], title: str) -> tuple[Table, dict[str, Any
     return table, summary
 
 
+def _weight_dtype(policy: str, dtype: str, device: str) -> str:
+    """The dtype an LLM policy's weights got here ('auto' depends on the machine)."""
+    from agentdistill import api
+
+    if policy in ("expert", "random") or policy.startswith(api.OPENAI_PREFIX):
+        return dtype
+    from agentdistill.agents.models import resolve_dtype_name
+
+    return resolve_dtype_name(dtype, device)
+
+
 def shipped_defaults(
     policy: str, env: str, *, history_k: int | None, dtype: str | None,
     response_prefix: str | None, max_new_tokens: int | None,
@@ -389,7 +400,8 @@ def eval_cmd(
     ),
     device: str = typer.Option("auto", help="cpu | cuda | auto"),
     dtype: str | None = typer.Option(
-        None, help="float32 | bfloat16 | float16 | auto (default float32; a shipped student's own)"
+        None, help="float32 | bfloat16 | float16 | auto (bfloat16 where the CPU/GPU has it "
+        "natively, else float32); default float32, a shipped student's own"
     ),
     out: Path | None = typer.Option(
         None,
@@ -546,7 +558,8 @@ def eval_cmd(
                                                 "max_new_tokens", None),
                       "response_prefix": getattr(agent, "response_prefix", None),
                       "history_k": history_k},
-            dtype=dtype, device=device, samples=samples, tasks=tasks_desc),
+            dtype=_weight_dtype(policy, dtype, device), device=device, samples=samples,
+            tasks=tasks_desc),
     }
     _write_text_atomic(summary_path, json.dumps({**meta, "results": summary}, indent=2) + "\n")
     console.print(f"episodes: {out}\nsummary: {summary_path}")

@@ -116,6 +116,10 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def collect_result(spec: dict[str, Any], run: str, seed: int, wall_s: float,
                    load_before: tuple[float, ...]) -> dict[str, Any]:
     """The results record of a finished run, read from its run dir."""
@@ -149,6 +153,7 @@ def collect_result(spec: dict[str, Any], run: str, seed: int, wall_s: float,
         "final_kl_exact": final.get("kl_exact"), "task_wins": wins, "final_behaviour": behaviour,
         "teacher_success_rate": next((h["teacher_success_rate"] for h in evals
                                       if "teacher_success_rate" in h), None),
+        "weight_dtype": _read_json(out / "summary.json").get("weight_dtype"),
         "steps": len(train), "gen_tokens": sum(int(h.get("gen_tokens", 0) or 0) for h in train),
         "train_tokens": cum_tokens, "curve": curve,
         "wall_s": wall_s, "load_before": list(load_before), "load_after": list(os.getloadavg()),
@@ -284,23 +289,39 @@ def report(spec: dict[str, Any]) -> Path:
         vs = " | ".join(
             (lambda d: f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]")(entry[f"vs_{ref}"]) if f"vs_{ref}" in entry
             else "—" for ref in (reference, "random"))
+        entry["weights"] = [_weight_dtype(r) for r in results]
         seeds = ", ".join(f"{v:.3f}" for v in entry["per_seed"].values())
-        rows.append(f"| {run} | {m:.3f} {ci} | {seeds} | {vs} | {entry['steps']} | "
+        weights = ", ".join(_DTYPE_SHORT.get(str(w), str(w)) for w in entry["weights"])
+        rows.append(f"| {run} | {m:.3f} {ci} | {seeds} | {weights} | {vs} | {entry['steps']} | "
                     f"{', '.join(str(w) for w in entry['wall_min'])} |")
+    cpus = Counter(f"{r['machine']['cpu']}, {r['machine']['cores']} cores"
+                   for rs in by_run.values() for r in rs if r.get("machine"))
+    machines = "; ".join(f"{cpu} ({n})" for cpu, n in cpus.most_common()) or "not recorded"
     loads = [r["load_before"][0] for rs in by_run.values() for r in rs] + \
             [r["load_after"][0] for rs in by_run.values() for r in rs]
     md = [f"# Sweep `{spec['name']}`", "",
           f"Base config `{Path(spec['base']).relative_to(ROOT) if str(spec['base']).startswith(str(ROOT)) else spec['base']}`; "
           f"regenerate with `python benchmarks/distill_sweep.py <sweep file>` then `--report`. "
-          f"Machine: {cpu_model()}, {os.cpu_count()} cores; 1-minute load average during the runs "
+          f"Machines (results files): {machines}; 1-minute load average during the runs "
           f"{min(loads):.1f}-{max(loads):.1f}." if loads else "", "",
-          f"| run | held-out success, mean [95% CI over seeds] | per seed | vs {reference} (95% CI) | "
-          "vs random (95% CI) | steps | wall min |",
-          "| --- | --- | --- | --- | --- | ---: | --- |", *rows, ""]
+          f"| run | held-out success, mean [95% CI over seeds] | per seed | weights per seed | "
+          f"vs {reference} (95% CI) | vs random (95% CI) | steps | wall min |",
+          "| --- | --- | --- | --- | --- | --- | ---: | --- |", *rows, ""]
     (folder / "summary.md").write_text("\n".join(md), encoding="utf-8")
     (folder / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     _plot(by_run, folder / "curves.png", reference)
     return folder / "summary.md"
+
+
+_DTYPE_SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "n/a": "—"}
+
+
+def _weight_dtype(result: dict[str, Any]) -> str:
+    """The student's weight dtype in one results file: recorded by the trainer, else (older
+    files, written before 'auto' existed) the dtype the run's overrides asked for."""
+    if result.get("run") == "random":
+        return "n/a"
+    return result.get("weight_dtype") or result.get("overrides", {}).get("model.dtype", "float32")
 
 
 def _with_start(curve: list[dict[str, Any]], reference: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

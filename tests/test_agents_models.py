@@ -106,3 +106,36 @@ def test_local_dir_round_trip(tmp_path):
     ids = torch.tensor([[1, 2, 3, 4]])
     with torch.no_grad():
         assert torch.allclose(loaded(ids).logits, model(ids).logits, atol=1e-5)
+
+
+ZEN2_FLAGS = "flags\t\t: fpu sse2 avx fma avx2 sha_ni\n"  # AVX2-only AMD EPYC (Zen 2)
+SAPPHIRE_FLAGS = "flags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+ARM_FEATURES = "Features\t: fp asimd sve bf16 i8mm\n"
+
+
+@pytest.mark.parametrize(("cpuinfo", "native"), [
+    (ZEN2_FLAGS, False), (SAPPHIRE_FLAGS, True), (ARM_FEATURES, True),
+    ("flags\t\t: fpu avx512f avx512bw\n", False),  # AVX-512 without its BF16 extension
+    (None, True), ("", True),  # unreadable: no evidence, keep what was asked
+])
+def test_native_bf16_reads_the_cpu_flags(monkeypatch, cpuinfo, native):
+    monkeypatch.setattr(models, "_cpuinfo_text", lambda: cpuinfo)
+    assert models.native_bf16("cpu") is native
+    assert models.resolve_dtype_name("auto", "cpu") == ("bfloat16" if native else "float32")
+    assert models._resolve_dtype("auto", "cpu") == (torch.bfloat16 if native else torch.float32)
+    assert models.resolve_dtype_name("bf16", "cpu") == "bfloat16"  # explicit names are kept
+    assert models.resolve_dtype_name("float32", "cpu") == "float32"
+
+
+def test_emulated_bf16_warns_and_auto_loads_float32(tmp_path, monkeypatch):
+    model, tok = get_tiny_lm()
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    monkeypatch.setattr(models, "_cpuinfo_text", lambda: ZEN2_FLAGS)
+    with pytest.warns(RuntimeWarning, match="float32"):
+        slow, _ = load_model(str(tmp_path / "m"), dtype="bfloat16", device="cpu")
+    assert slow.dtype == torch.bfloat16  # the user's explicit choice still holds
+    auto, _ = load_model(str(tmp_path / "m"), dtype="auto", device="cpu")
+    assert auto.dtype == torch.float32
+    monkeypatch.setattr(models, "_cpuinfo_text", lambda: SAPPHIRE_FLAGS)
+    assert load_model(str(tmp_path / "m"), dtype="auto", device="cpu")[0].dtype == torch.bfloat16

@@ -278,6 +278,7 @@ def test_each_method_runs_three_steps(tmp_path, method):
         assert list((out / "tb").glob("events.out.tfevents.*"))
         after_eval = [h for h in trainer.history if h.get("tag") == "after"]
         assert len(after_eval) == 1 and "kl_exact" in after_eval[0]
+        assert json.loads((out / "summary.json").read_text())["weight_dtype"] == "float32"
         assert all(h["kl_by_turn"] and "traj_kl_std" in h for h in train)
     if method == "sod":
         assert all("sod_weight_mass" in h for h in train)

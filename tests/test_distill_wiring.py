@@ -122,3 +122,9 @@ def test_resume_tcod_adaptive_equals_uninterrupted(tmp_path):
     assert resumed.schedule.state_dict() == straight.schedule.state_dict()
     assert [h["depth"] for h in resumed.history if h["kind"] == "train"] == \
         [h["depth"] for h in straight.history if h["kind"] == "train"]
+
+
+def test_model_dtype_auto_is_accepted_and_typos_are_refused(tmp_path):
+    assert tiny_cfg(tmp_path, **{"model.dtype": "auto"}).model.dtype == "auto"
+    with pytest.raises(ConfigError, match="dtype"):
+        tiny_cfg(tmp_path, **{"model.dtype": "bf32"})

@@ -21,7 +21,7 @@ def test_the_shipped_adapter_is_a_smollm2_lora_with_its_settings():
     assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == "smollm2"
     assert meta["env"] == "agentdistill/Sokoban-v0"
     assert meta["defaults"] == {"history_k": 1, "response_prefix": "<action>",
-                                "max_new_tokens": 8, "dtype": "bfloat16"}
+                                "max_new_tokens": 8, "dtype": "auto"}
     with safe_open(str(path / "adapter_model.safetensors"), "pt") as f:
         keys = list(f.keys())
         a = f.get_tensor(next(k for k in keys if "layers.0.self_attn.q_proj.lora_A" in k))
@@ -36,7 +36,7 @@ def test_shipped_defaults_fill_only_what_the_user_left_unset(capsys):
 
     unset = dict(history_k=None, dtype=None, response_prefix=None, max_new_tokens=None)
     env = "agentdistill/Sokoban-v0"
-    assert cli.shipped_defaults("smollm2-sokoban", env, **unset) == (1, "bfloat16", "<action>", 8)
+    assert cli.shipped_defaults("smollm2-sokoban", env, **unset) == (1, "auto", "<action>", 8)
     assert cli.shipped_defaults("smollm2", env, **unset) == (2, "float32", None, None)
     mine = dict(history_k=3, dtype="float32", response_prefix="", max_new_tokens=20)
     assert cli.shipped_defaults("smollm2-sokoban", env, **mine) == (3, "float32", "", 20)

@@ -100,8 +100,9 @@ class LoraConfig(Strict):
 class ModelConfig(Strict):
     name: str = "smollm2"
     """Student weights: 'smollm2', a local model dir, a PEFT adapter dir, a .gguf file or an HF id."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Weight dtype of the student (and of a separate teacher)."""
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    """Weight dtype of the student (and of a separate teacher); 'auto': bfloat16 where the
+    device computes it natively (CUDA with bf16, CPUs with AMX/AVX512-BF16), else float32."""
     device: str = "auto"
     """Torch device; 'auto' picks cuda when available, else cpu."""
     lora: LoraConfig | None = None

@@ -266,6 +266,8 @@ class Trainer:
             self._pool = None
         summary = {
             "steps": self.step,
+            # what model.dtype resolved to here ('auto' depends on the machine)
+            "weight_dtype": str(self.model.get_input_embeddings().weight.dtype).removeprefix("torch."),
             "before": next((h for h in self.history if h.get("tag") == "before"), None),
             "after": next((h for h in reversed(self.history) if h.get("tag") == "after"), None),
         }
