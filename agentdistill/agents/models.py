@@ -192,13 +192,7 @@ def resolve_dtype_name(dtype: Any, device: Any = "cpu") -> str:
     (:func:`native_bf16`), else ``float32``: about 2x faster on CPUs with AMX and never the
     ~100x slowdown of emulated bfloat16. Raises :class:`ModelLoadError` for an unknown name.
     """
-    import torch
-
-    if dtype is None or dtype == "auto":
-        return "bfloat16" if native_bf16(device) else "float32"
-    resolved = _resolve_dtype(dtype)
-    return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(
-        resolved, str(resolved).removeprefix("torch."))
+    return str(_resolve_dtype(dtype, device)).removeprefix("torch.")
 
 
 def _resolve_dtype(dtype: Any, device: Any = "cpu") -> Any:
