@@ -159,8 +159,8 @@ def native_bf16(device: Any = "cpu") -> bool:
 
     CUDA: what torch reports. CPU: the AMX-BF16 or AVX512-BF16 flag on x86 (``bf16`` on
     Arm) in ``/proc/cpuinfo``. Without those, torch emulates bfloat16 matmuls: on an
-    AVX2-only AMD EPYC (Zen 2) a 1024^3 matmul ran at 0.7 GFLOP/s in bfloat16 against 107
-    in float32. Where the flags cannot be read, True (no evidence either way).
+    AVX2-only AMD EPYC (Zen 2) a 1024^3 matmul ran at 0.7 GFLOP/s in bfloat16 against 73
+    in float32 (benchmarks/matmul_dtype.py). Where the flags cannot be read, True (no evidence either way).
     """
     import torch
 
