@@ -13,6 +13,7 @@ import json
 import math
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -508,6 +509,7 @@ def eval_cmd(
             f"cannot write {partial}: {exc.strerror or exc}; choose another --out",
             param_hint="--out",
         ) from exc
+    load_start, started = protocol.load_average(), time.perf_counter()
     with fh:
 
         def write(episode: Any) -> None:
@@ -551,6 +553,8 @@ def eval_cmd(
         "batch_size": batch_size,
         "interrupted": interrupted,
         "episodes_file": str(out),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "machine": protocol.machine(load_start),
         "protocol": protocol.run_settings(
             env, split=split, env_kwargs=extra_kwargs, max_turns=max_turns, policy=policy,
             sampling={"temperature": temperature, "top_p": top_p, "seed": seed,

@@ -16,13 +16,16 @@
   episodes when ``samples == 1``). Rows per task type come with the overall row.
 * **Settings.** :func:`run_settings` records everything that changes the numbers: env id,
   spec and extra kwargs, turn limit, split, data source, policy, sampling, dtype, device,
-  package version and git commit.
+  package version and git commit. :func:`machine` records where it ran (CPU, cores, load
+  average), which changes the wall times, not the numbers.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -265,6 +268,31 @@ def git_commit(path: str | Path | None = None) -> dict[str, Any] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": sha.strip(), "dirty": bool(status.strip())}
+
+
+def machine(load_start: Sequence[float] | None = None) -> dict[str, Any]:
+    """Where a run ran: CPU model, core count, 1/5/15-minute load average at ``load_start``
+    (taken by the caller before the run) and now. Without a load average (not on Linux or
+    macOS) those fields are None."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(),
+            "load_average_start": [round(x, 2) for x in load_start] if load_start else None,
+            "load_average_end": load_average()}
+
+
+def load_average() -> list[float] | None:
+    """The 1/5/15-minute load average, rounded, or None where the OS has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def data_source(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> str:

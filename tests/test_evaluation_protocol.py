@@ -4,6 +4,7 @@ intervals, the settings recorded in summary.json (issue 14)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -130,6 +131,21 @@ def test_cli_samples_and_task_file(tmp_path):
     assert summary["protocol"]["samples"] == 3
     assert summary["protocol"]["env_kwargs"]["render_style"] == "ragen"
     assert "pass@3" in res.output
+    # where it ran: wall times in a results file mean nothing without the machine and load
+    host = summary["machine"]
+    assert host["cpu"] and host["cpu_count"] >= 1 and summary["wall_s"] >= 0
+    if hasattr(os, "getloadavg"):
+        assert len(host["load_average_start"]) == 3 and len(host["load_average_end"]) == 3
+
+
+def test_machine_without_load_average(monkeypatch):
+    def unavailable():
+        raise OSError("no load average here")
+
+    monkeypatch.setattr(protocol.os, "getloadavg", unavailable)
+    host = protocol.machine(None)
+    assert host["load_average_start"] is None and host["load_average_end"] is None
+    assert protocol.machine([1.234, 2.0, 3.0])["load_average_start"] == [1.23, 2.0, 3.0]
 
 
 def test_cli_rejects_both_task_sources_and_bad_kwargs(tmp_path):
