@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -274,15 +273,9 @@ def machine(load_start: Sequence[float] | None = None) -> dict[str, Any]:
     """Where a run ran: CPU model, core count, 1/5/15-minute load average at ``load_start``
     (taken by the caller before the run) and now. Without a load average (not on Linux or
     macOS) those fields are None."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpu_count": os.cpu_count(),
+    from agentdistill.agents.models import cpu_model
+
+    return {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
             "load_average_start": [round(x, 2) for x in load_start] if load_start else None,
             "load_average_end": load_average()}
 

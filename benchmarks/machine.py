@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import platform
 import subprocess
 from pathlib import Path
 
+from agentdistill.agents.models import cpu_model
+
+__all__ = ["ROOT", "cpu_model", "git_commit"]
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def git_commit() -> str | None:

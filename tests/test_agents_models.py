@@ -127,6 +127,14 @@ def test_native_bf16_reads_the_cpu_flags(monkeypatch, cpuinfo, native):
     assert models.resolve_dtype_name("float32", "cpu") == "float32"
 
 
+def test_cpu_model_names_the_cpu_or_falls_back(monkeypatch):
+    monkeypatch.setattr(models, "_cpuinfo_text",
+                        lambda: "processor\t: 0\nmodel name\t: AMD EPYC 7B12\n" + ZEN2_FLAGS)
+    assert models.cpu_model() == "AMD EPYC 7B12"
+    monkeypatch.setattr(models, "_cpuinfo_text", lambda: None)  # no /proc: platform's answer
+    assert models.cpu_model() and models.cpu_model() != "AMD EPYC 7B12"
+
+
 def test_emulated_bf16_warns_and_auto_loads_float32(tmp_path, monkeypatch):
     model, tok = get_tiny_lm()
     model.save_pretrained(tmp_path / "m")

@@ -178,6 +178,17 @@ def native_bf16(device: Any = "cpu") -> bool:
     return bool(flags & {"amx_bf16", "avx512_bf16", "bf16"})
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` says), for
+    results files: wall times depend on it, and so does dtype ``auto``."""
+    import platform
+
+    for line in (_cpuinfo_text() or "").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def _cpuinfo_text() -> str | None:
     try:
         return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
