@@ -1,4 +1,4 @@
-"""The trained student shipped with the package: ``--policy smollm2-sokoban``."""
+"""The trained students shipped with the package: ``--policy smollm2-sokoban`` (and -v2)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,28 @@ import pytest
 
 from agentdistill.agents.models import NAMED_ADAPTERS, ModelLoadError, named_adapter
 
+# Each shipped student and the model its adapter sits on: v2 is a LoRA trained on the
+# merged smollm2-sokoban weights (the warm start of configs/demo/sokoban_warmstart.yaml).
+SHIPPED_BASES = {"smollm2-sokoban": "smollm2", "smollm2-sokoban-v2": "smollm2-sokoban"}
 
-def test_the_shipped_adapter_is_a_smollm2_lora_with_its_settings():
+
+def test_every_named_adapter_is_listed_here():
+    assert set(NAMED_ADAPTERS) == set(SHIPPED_BASES)
+
+
+@pytest.mark.parametrize(("name", "base"), sorted(SHIPPED_BASES.items()))
+def test_the_shipped_adapter_is_a_smollm2_lora_with_its_settings(name, base):
     """The files a wheel carries: a PEFT LoRA on SmolLM2's 30 blocks (hidden 576), small,
     and the settings its committed number was measured with."""
     from safetensors import safe_open
 
-    path, meta = named_adapter("smollm2-sokoban")
-    assert path == NAMED_ADAPTERS["smollm2-sokoban"]
+    path, meta = named_adapter(name)
+    assert path == NAMED_ADAPTERS[name]
     assert (path / "adapter_model.safetensors").stat().st_size <= 20 * 2**20
     config = json.loads((path / "adapter_config.json").read_text())
-    assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == "smollm2"
+    assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == base
     assert meta["env"] == "agentdistill/Sokoban-v0"
+    assert meta["measured"]["episodes"] == 128 and 0 < meta["measured"]["success"] <= 128
     assert meta["defaults"] == {"history_k": 1, "response_prefix": "<action>",
                                 "max_new_tokens": 8, "dtype": "auto"}
     with safe_open(str(path / "adapter_model.safetensors"), "pt") as f:
@@ -27,7 +37,7 @@ def test_the_shipped_adapter_is_a_smollm2_lora_with_its_settings():
         a = f.get_tensor(next(k for k in keys if "layers.0.self_attn.q_proj.lora_A" in k))
     blocks = {int(k.split("layers.")[1].split(".")[0]) for k in keys}
     assert blocks == set(range(30)) and a.shape == (config["r"], 576)
-    assert named_adapter("SmolLM2-Sokoban ")[0] == path  # names are case-insensitive
+    assert named_adapter(f" {name.upper()} ")[0] == path  # names are case-insensitive
     assert named_adapter("smollm2") is None and named_adapter("some/dir") is None
 
 
@@ -83,3 +93,30 @@ def test_loading_by_name_merges_the_adapter_into_smollm2():
         w1 = trained.get_submodule(f"model.layers.7.{name}").weight.detach()
         assert delta.abs().max() > 1e-3  # the adapter was trained: it changes the weights
         torch.testing.assert_close(w1, w0 + delta, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_v2_loads_as_a_chain_of_two_adapters():
+    """``load_model("smollm2-sokoban-v2")`` = the merged smollm2-sokoban weights plus v2's
+    own (alpha / r) * B @ A: the loader follows the base each adapter names."""
+    import torch
+    from safetensors.torch import load_file
+
+    from agentdistill.agents.models import load_model, smollm2_gguf_path
+
+    try:
+        smollm2_gguf_path()
+    except ModelLoadError as exc:
+        pytest.skip(f"no bundled SmolLM2: {exc}")
+    path, _ = named_adapter("smollm2-sokoban-v2")
+    config = json.loads((path / "adapter_config.json").read_text())
+    lora = load_file(str(path / "adapter_model.safetensors"))
+    v1, _ = load_model("smollm2-sokoban")
+    v2, _ = load_model("smollm2-sokoban-v2")
+    prefix = "base_model.model.model.layers.12.mlp.up_proj"
+    delta = (config["lora_alpha"] / config["r"]) * (
+        lora[f"{prefix}.lora_B.weight"] @ lora[f"{prefix}.lora_A.weight"])
+    w1 = v1.get_submodule("model.layers.12.mlp.up_proj").weight.detach()
+    w2 = v2.get_submodule("model.layers.12.mlp.up_proj").weight.detach()
+    assert delta.abs().max() > 1e-3
+    torch.testing.assert_close(w2, w1 + delta, atol=1e-5, rtol=1e-4)
