@@ -68,8 +68,13 @@ def test_a_missing_shipped_adapter_is_one_clear_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_loading_by_name_merges_the_adapter_into_smollm2():
-    """``load_model("smollm2-sokoban")`` = SmolLM2 + (alpha / r) * B @ A on every adapted
+@pytest.mark.parametrize(("name", "modules"), [
+    ("smollm2-sokoban", ("layers.7.self_attn.q_proj", "layers.7.mlp.down_proj")),
+    ("smollm2-sokoban-v2", ("layers.12.mlp.up_proj",)),
+])
+def test_loading_by_name_merges_the_adapter_into_its_base(name, modules):
+    """``load_model(name)`` = its base (SmolLM2; for v2 the merged smollm2-sokoban: the
+    loader follows the base each adapter names) + (alpha / r) * B @ A on every adapted
     linear layer, read back from the shipped file."""
     import torch
     from safetensors.torch import load_file
@@ -80,43 +85,16 @@ def test_loading_by_name_merges_the_adapter_into_smollm2():
         smollm2_gguf_path()
     except ModelLoadError as exc:
         pytest.skip(f"no bundled SmolLM2: {exc}")
-    path, _ = named_adapter("smollm2-sokoban")
+    path, _ = named_adapter(name)
     config = json.loads((path / "adapter_config.json").read_text())
     lora = load_file(str(path / "adapter_model.safetensors"))
-    base, _ = load_model("smollm2")
-    trained, _ = load_model("smollm2-sokoban")
-    for name in ("self_attn.q_proj", "mlp.down_proj"):
-        prefix = f"base_model.model.model.layers.7.{name}"
+    base, _ = load_model(SHIPPED_BASES[name])
+    trained, _ = load_model(name)
+    for module in modules:
+        prefix = f"base_model.model.model.{module}"
         a, b = lora[f"{prefix}.lora_A.weight"], lora[f"{prefix}.lora_B.weight"]
         delta = (config["lora_alpha"] / config["r"]) * (b @ a)
-        w0 = base.get_submodule(f"model.layers.7.{name}").weight.detach()
-        w1 = trained.get_submodule(f"model.layers.7.{name}").weight.detach()
+        w0 = base.get_submodule(f"model.{module}").weight.detach()
+        w1 = trained.get_submodule(f"model.{module}").weight.detach()
         assert delta.abs().max() > 1e-3  # the adapter was trained: it changes the weights
         torch.testing.assert_close(w1, w0 + delta, atol=1e-5, rtol=1e-4)
-
-
-@pytest.mark.slow
-def test_v2_loads_as_a_chain_of_two_adapters():
-    """``load_model("smollm2-sokoban-v2")`` = the merged smollm2-sokoban weights plus v2's
-    own (alpha / r) * B @ A: the loader follows the base each adapter names."""
-    import torch
-    from safetensors.torch import load_file
-
-    from agentdistill.agents.models import load_model, smollm2_gguf_path
-
-    try:
-        smollm2_gguf_path()
-    except ModelLoadError as exc:
-        pytest.skip(f"no bundled SmolLM2: {exc}")
-    path, _ = named_adapter("smollm2-sokoban-v2")
-    config = json.loads((path / "adapter_config.json").read_text())
-    lora = load_file(str(path / "adapter_model.safetensors"))
-    v1, _ = load_model("smollm2-sokoban")
-    v2, _ = load_model("smollm2-sokoban-v2")
-    prefix = "base_model.model.model.layers.12.mlp.up_proj"
-    delta = (config["lora_alpha"] / config["r"]) * (
-        lora[f"{prefix}.lora_B.weight"] @ lora[f"{prefix}.lora_A.weight"])
-    w1 = v1.get_submodule("model.layers.12.mlp.up_proj").weight.detach()
-    w2 = v2.get_submodule("model.layers.12.mlp.up_proj").weight.detach()
-    assert delta.abs().max() > 1e-3
-    torch.testing.assert_close(w2, w1 + delta, atol=1e-5, rtol=1e-4)
