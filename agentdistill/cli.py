@@ -373,8 +373,8 @@ def eval_cmd(
     policy: str = typer.Option(
         DEFAULT_POLICY,
         help="smollm2 | smollm2-sokoban, smollm2-sokoban-v2 (shipped trained students) | "
-        "expert | random | HF id | model dir | .gguf file | openai:http://host:port/v1 (an OpenAI-compatible server; "
-        "with --model)",
+        "expert | random | HF id | model dir | .gguf file | openai:http://host:port/v1 "
+        "(an OpenAI-compatible server; with --model)",
     ),
     model: str | None = typer.Option(
         None, help="served model name for --policy openai:URL (also its tokenizer by default)"

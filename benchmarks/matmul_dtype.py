@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from machine import cpu_model, git_commit
 
-from agentdistill.agents.models import native_bf16, resolve_dtype_name
+from agentdistill.agents.models import cpu_flags, native_bf16, resolve_dtype_name
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -36,10 +36,7 @@ def main() -> None:
     load_before = os.getloadavg()
     rates = {name: gflops(dt) for name, dt in
              (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
-    flags = sorted({f for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("flags") for f in line.split(":", 1)[1].split()
-                    if f.startswith(("avx512_bf16", "amx", "avx2", "avx512f"))}) \
-        if Path("/proc/cpuinfo").is_file() else []
+    flags = sorted(f for f in cpu_flags() if f.startswith(("avx512_bf16", "amx", "avx2", "avx512f")))
     result = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
               "flags": flags, "gflops_1024": rates,
               "bf16_over_fp32": rates["bfloat16"] / rates["float32"],

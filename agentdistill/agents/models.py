@@ -161,22 +161,27 @@ def native_bf16(device: Any = "cpu") -> bool:
     CUDA: what torch reports. CPU: the AMX-BF16 or AVX512-BF16 flag on x86 (``bf16`` on
     Arm) in ``/proc/cpuinfo``. Without those, torch emulates bfloat16 matmuls: on an
     AVX2-only AMD EPYC (Zen 2) a 1024^3 matmul ran at 0.7 GFLOP/s in bfloat16 against 73
-    in float32 (benchmarks/matmul_dtype.py). Where the flags cannot be read, True (no evidence either way).
+    in float32 (benchmarks/matmul_dtype.py). Where the flags cannot be read, True (no
+    evidence either way).
     """
     import torch
 
     if str(_resolve_device(device)).startswith("cuda"):
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    text = _cpuinfo_text()
-    if text is None:
-        return True
-    flags = set()
-    for line in text.splitlines():
-        if line.lower().startswith(("flags", "features")):
-            flags.update(line.split(":", 1)[-1].split())
+    flags = cpu_flags()
     if not flags:
         return True
     return bool(flags & {"amx_bf16", "avx512_bf16", "bf16"})
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (x86 ``flags``, Arm ``Features`` in ``/proc/cpuinfo``);
+    empty where they cannot be read."""
+    flags: set[str] = set()
+    for line in (_cpuinfo_text() or "").splitlines():
+        if line.lower().startswith(("flags", "features")):
+            flags.update(line.split(":", 1)[-1].split())
+    return flags
 
 
 def cpu_model() -> str:
