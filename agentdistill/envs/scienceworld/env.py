@@ -58,8 +58,8 @@ simulator's own ``envStepLimit`` of 100 (``agentdistill eval --max-turns`` sets 
 
 Expert. ``expert_action()`` follows the simulator's gold action sequence for the current
 variation (generated on load when ``expert=True``, the default; pass ``expert=False`` to
-skip that work). Its length ranges from 4 to several hundred actions (763 for one
-inclined-plane variation), so under the default 30-turn limit the expert cannot finish
+skip that work). Its length ranges from 2 to several hundred actions (2 to 743 on the
+shipped stratified test list, the longest an inclined-plane variation), so under the default 30-turn limit the expert cannot finish
 every variation; and the simulator's own gold path does not win every variation (e.g.
 ``freeze`` variation 11 ends at score 0.87 in the bare simulator too). Actions are compared to the gold path case- and whitespace-
 insensitively; actions the simulator rejected (``action_valid=False``) are ignored. As
