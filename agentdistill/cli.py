@@ -372,7 +372,8 @@ def eval_cmd(
     env: str = typer.Option(DEFAULT_ENV, help="registered env id"),
     policy: str = typer.Option(
         DEFAULT_POLICY,
-        help="smollm2 | smollm2-sokoban, smollm2-sokoban-v2 (shipped trained students) | "
+        help="smollm2 | smollm2-sokoban, smollm2-sokoban-v2, smollm2-webshop (shipped trained "
+        "students) | "
         "expert | random | HF id | model dir | .gguf file | openai:http://host:port/v1 "
         "(an OpenAI-compatible server; with --model)",
     ),

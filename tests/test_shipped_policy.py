@@ -1,4 +1,5 @@
-"""The trained students shipped with the package: ``--policy smollm2-sokoban`` (and -v2)."""
+"""The trained students shipped with the package: ``--policy smollm2-sokoban`` (and -v2),
+``--policy smollm2-webshop``."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ from agentdistill.agents.models import NAMED_ADAPTERS, ModelLoadError, named_ada
 
 # Each shipped student and the model its adapter sits on: v2 is a LoRA trained on the
 # merged smollm2-sokoban weights (the warm start of configs/demo/sokoban_warmstart.yaml).
-SHIPPED_BASES = {"smollm2-sokoban": "smollm2", "smollm2-sokoban-v2": "smollm2-sokoban"}
+SHIPPED_BASES = {"smollm2-sokoban": "smollm2", "smollm2-sokoban-v2": "smollm2-sokoban",
+                 "smollm2-webshop": "smollm2"}
+# The env each was trained on and the answer length its number was measured with.
+SHIPPED_ENVS = {"smollm2-sokoban": ("agentdistill/Sokoban-v0", 8),
+                "smollm2-sokoban-v2": ("agentdistill/Sokoban-v0", 8),
+                "smollm2-webshop": ("agentdistill/WebShop-v0", 48)}
 
 
 def test_every_named_adapter_is_listed_here():
-    assert set(NAMED_ADAPTERS) == set(SHIPPED_BASES)
+    assert set(NAMED_ADAPTERS) == set(SHIPPED_BASES) == set(SHIPPED_ENVS)
 
 
 @pytest.mark.parametrize(("name", "base"), sorted(SHIPPED_BASES.items()))
@@ -28,10 +34,11 @@ def test_the_shipped_adapter_is_a_smollm2_lora_with_its_settings(name, base):
     assert (path / "adapter_model.safetensors").stat().st_size <= 20 * 2**20
     config = json.loads((path / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == base
-    assert meta["env"] == "agentdistill/Sokoban-v0"
+    env, answer_tokens = SHIPPED_ENVS[name]
+    assert meta["env"] == env
     assert meta["measured"]["episodes"] == 128 and 0 < meta["measured"]["success"] <= 128
     assert meta["defaults"] == {"history_k": 1, "response_prefix": "<action>",
-                                "max_new_tokens": 8, "dtype": "auto"}
+                                "max_new_tokens": answer_tokens, "dtype": "auto"}
     with safe_open(str(path / "adapter_model.safetensors"), "pt") as f:
         keys = list(f.keys())
         a = f.get_tensor(next(k for k in keys if "layers.0.self_attn.q_proj.lora_A" in k))
@@ -71,6 +78,7 @@ def test_a_missing_shipped_adapter_is_one_clear_error(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("name", "modules"), [
     ("smollm2-sokoban", ("layers.7.self_attn.q_proj", "layers.7.mlp.down_proj")),
     ("smollm2-sokoban-v2", ("layers.12.mlp.up_proj",)),
+    ("smollm2-webshop", ("layers.20.self_attn.v_proj",)),
 ])
 def test_loading_by_name_merges_the_adapter_into_its_base(name, modules):
     """``load_model(name)`` = its base (SmolLM2; for v2 the merged smollm2-sokoban: the

