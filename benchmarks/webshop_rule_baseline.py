@@ -29,10 +29,10 @@ import re
 from pathlib import Path
 
 import gymnasium as gym
+from machine import cpu_model, git_commit
 
 import agentdistill  # noqa: F401  (registers the envs)
 from agentdistill.evaluation_protocol import wilson_interval
-from machine import cpu_model, git_commit
 
 RESULTS = Path(__file__).parent / "results" / "webshop_rule_baseline.json"
 NON_OPTIONS = {"buy now", "< prev", "back to search", "description", "features", "reviews",
