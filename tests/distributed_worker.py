@@ -21,6 +21,7 @@ from distill_support import random_episode  # noqa: E402
 from agentdistill.agents.models import tiny_random_model  # noqa: E402
 from agentdistill.distill.batch import Row, build_rows  # noqa: E402
 from agentdistill.distill.config import parse_config  # noqa: E402
+from agentdistill.distill.distributed import Dist, shutdown  # noqa: E402
 from agentdistill.distill.teacher import Teacher, response_logprobs  # noqa: E402
 from agentdistill.distill.trainer import Trainer  # noqa: E402
 
@@ -70,12 +71,10 @@ def run_case(config: dict[str, Any]) -> dict[str, Any] | None:
 def main(cases_file: str, out_file: str) -> None:
     cases = json.loads(Path(cases_file).read_text())
     results = {name: run_case(cfg) for name, cfg in cases.items()}
-    if torch.distributed.is_initialized():
-        if torch.distributed.get_rank() == 0:
-            torch.save(results, out_file)
-        torch.distributed.destroy_process_group()
-    else:
+    if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
         torch.save(results, out_file)
+    if torch.distributed.is_initialized():  # the trainer's own teardown (its Trainers are gone)
+        shutdown(Dist(owns_group=True))
 
 
 if __name__ == "__main__":

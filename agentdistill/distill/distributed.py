@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -206,8 +207,16 @@ def record_failure(exc: BaseException) -> None:
 
 
 def shutdown(d: Dist) -> None:
-    """Destroy the process group if ``d`` created it (after a successful run)."""
+    """Destroy the process group if ``d`` created it (after a successful run).
+
+    Every rank waits for the others first, and objects still holding the group (DDP's
+    reducer, FSDP's state in a dropped trainer) are collected before it is destroyed: a
+    rank that exits while its peer still communicates, or whose gloo threads are torn down
+    only at interpreter exit, aborts with "terminate called without an active exception".
+    """
     if d.owns_group and tdist.is_initialized():
+        tdist.barrier()
+        gc.collect()
         tdist.destroy_process_group()
 
 

@@ -692,6 +692,7 @@ def run_train(config: str | Path | TrainConfig, resume: str | Path | None = None
         if dist.distributed:
             record_failure(exc)
         raise
+    del trainer  # its DDP / FSDP wrappers hold the process group
     shutdown(dist)
     return summary
 
