@@ -17,6 +17,7 @@ The sweep file names a base train config, the training seeds and the runs, each 
       untrained: {steps: 0}        # steps: 0 runs are seed-independent: played once
       sft_expert: {loss.method: sft_expert}
       opd_full: {loss.method: opd, loss.estimator: full}
+    compare: [[opd_full, sft_expert]]   # optional: extra paired differences in the report
 
 Each run trains in ``runs/sweep/<name>/<run>/seed<k>`` (``agentdistill train``, resumed from
 its last checkpoint when one exists) and, when it finishes, writes
@@ -26,7 +27,9 @@ time, the load average before and after and the git commit. A run whose results 
 is skipped, so a stopped sweep continues where it was. ``--report`` writes ``summary.md``,
 ``summary.json`` and ``curves.png`` from whatever results exist: per method the mean over
 training seeds with a 95% CI, each seed's value, and the difference to the reference run
-(the untrained student, or a warm start every run begins from) and to the random policy with a 95% bootstrap CI (tasks and seeds resampled).
+(the untrained student, or a warm start every run begins from) and to the random policy with a 95% bootstrap CI (tasks and seeds resampled);
+``compare`` adds the same paired difference for each listed pair of runs (say, a
+distillation method against the imitation control trained for as many steps).
 """
 
 from __future__ import annotations
@@ -77,6 +80,13 @@ def load_sweep(path: Path) -> dict[str, Any]:
     spec.setdefault("reference", "untrained")
     if spec["reference"] not in spec["runs"] and spec["reference"] != "untrained":
         _bad_input(f"{path}: reference {spec['reference']!r} is not one of the runs")
+    spec.setdefault("compare", [])
+    known = {*spec["runs"], "random", spec["reference"]}
+    pairs = spec["compare"] if isinstance(spec["compare"], list) else [spec["compare"]]
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2 and set(map(str, pair)) <= known):
+            _bad_input(f"{path}: compare must list pairs [run_a, run_b] of run names "
+                       f"({', '.join(sorted(map(str, known)))}); got {pair!r}")
     if not isinstance(spec["common"], dict):
         _bad_input(f"{path}: common must be a mapping of --set overrides")
     spec["base"] = str((ROOT / spec["base"]).resolve()) if not Path(spec["base"]).is_absolute() else spec["base"]
@@ -307,6 +317,17 @@ def report(spec: dict[str, Any]) -> Path:
           f"| run | held-out success, mean [95% CI over seeds] | per seed | weights per seed | "
           f"vs {reference} (95% CI) | vs random (95% CI) | steps | wall min |",
           "| --- | --- | --- | --- | --- | --- | ---: | --- |", *rows, ""]
+    pairs = [(a, b) for a, b in spec.get("compare", []) if a in by_run and b in by_run]
+    if pairs:
+        md += ["| comparison | difference in held-out success (95% CI, tasks and seeds resampled) "
+               "| seeds |", "| --- | --- | --- |"]
+        summary["comparisons"] = {}
+        for a, b in pairs:
+            d = paired_diff_ci([r["task_wins"] for r in by_run[a]], [r["task_wins"] for r in by_run[b]])
+            summary["comparisons"][f"{a} - {b}"] = list(d)
+            md.append(f"| {a} - {b} | {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] | "
+                      f"{len(by_run[a])} vs {len(by_run[b])} |")
+        md.append("")
     (folder / "summary.md").write_text("\n".join(md), encoding="utf-8")
     (folder / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     _plot(by_run, folder / "curves.png", reference)

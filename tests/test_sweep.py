@@ -127,6 +127,25 @@ def test_a_warm_start_reference_replaces_untrained(sweep, tmp_path, capsys):
     assert exc.value.code == 2 and "strat" in capsys.readouterr().err
 
 
+def test_compare_pairs_get_a_paired_difference(sweep, tmp_path, capsys):
+    text = "name: c\nbase: configs/demo/sokoban_base.yaml\nruns: {a: {steps: 1}, b: {steps: 1}}\n"
+    spec = sweep.load_sweep(_write(tmp_path, text + "compare: [[a, b]]\n"))
+    folder = sweep.RESULTS / "c"
+    folder.mkdir(parents=True)
+    for run, seed, wins in (("a", 0, [1, 1, 1, 0]), ("a", 1, [1, 1, 0, 0]), ("b", 0, [0, 1, 0, 0])):
+        (folder / f"{run}_seed{seed}.json").write_text(json.dumps({
+            "run": run, "seed": seed, "final_success": sum(wins) / 4, "steps": 1,
+            "task_wins": {str(i): bool(w) for i, w in enumerate(wins)}, "curve": [],
+            "wall_s": 60.0, "load_before": [0.1, 0, 0], "load_after": [1.9, 0, 0]}))
+    sweep.report(spec)
+    diff = json.loads((folder / "summary.json").read_text())["comparisons"]["a - b"]
+    assert diff[0] == pytest.approx(0.625 - 0.25) and diff[1] <= diff[0] <= diff[2]
+    assert "| a - b | +0.375 [" in (folder / "summary.md").read_text()
+    with pytest.raises(SystemExit) as exc:
+        sweep.load_sweep(_write(tmp_path, text + "compare: [[a, c]]\n"))
+    assert exc.value.code == 2 and "compare must list pairs" in capsys.readouterr().err
+
+
 SWEEPS = sorted(p for p in (ROOT / "configs" / "demo").glob("*.yaml") if not p.name.endswith("_base.yaml"))
 
 
