@@ -24,7 +24,7 @@ from distributed_worker import run_case
 from safetensors.torch import load_file
 
 from agentdistill.distill.config import ConfigError, OptimConfig, parse_config
-from agentdistill.distill.distributed import Dist, setup
+from agentdistill.distill.distributed import Dist, setup, shutdown
 from agentdistill.distill.optimization import minibatches
 from agentdistill.distill.trainer import run_train
 
@@ -289,3 +289,19 @@ def test_launch_errors_are_one_line_config_errors(tmp_path, monkeypatch):
         setup(parse_config(tiny_data(tmp_path, **{"rollout.tasks_per_step": 4})))
     with pytest.raises(ConfigError, match="every rank would train alone"):
         setup(parse_config(tiny_data(tmp_path, **{"train.strategy": "single"})))
+
+
+def test_shutdown_waits_for_every_rank_before_destroying_the_group(tmp_path, monkeypatch):
+    """A rank must not tear its group down while a peer still communicates (gloo's destroy
+    is not collective; CI saw the early rank abort at exit): barrier first, then destroy."""
+    import torch.distributed as tdist
+
+    d = setup(parse_config(tiny_data(tmp_path, **{"train.strategy": "ddp"})))  # a group of one
+    assert d.owns_group and tdist.is_initialized()
+    calls: list[str] = []
+    barrier, destroy = tdist.barrier, tdist.destroy_process_group
+    monkeypatch.setattr(tdist, "barrier", lambda *a, **k: (calls.append("barrier"), barrier(*a, **k)))
+    monkeypatch.setattr(tdist, "destroy_process_group",
+                        lambda *a, **k: (calls.append("destroy"), destroy(*a, **k)))
+    shutdown(d)
+    assert calls == ["barrier", "destroy"] and not tdist.is_initialized()
