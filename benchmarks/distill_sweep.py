@@ -80,13 +80,15 @@ def load_sweep(path: Path) -> dict[str, Any]:
     spec.setdefault("reference", "untrained")
     if spec["reference"] not in spec["runs"] and spec["reference"] != "untrained":
         _bad_input(f"{path}: reference {spec['reference']!r} is not one of the runs")
-    spec.setdefault("compare", [])
+    spec["compare"] = spec.get("compare") or []  # absent or empty: no extra comparisons
     known = {*spec["runs"], "random", spec["reference"]}
     pairs = spec["compare"] if isinstance(spec["compare"], list) else [spec["compare"]]
-    for pair in pairs:
-        if not (isinstance(pair, list) and len(pair) == 2 and set(map(str, pair)) <= known):
-            _bad_input(f"{path}: compare must list pairs [run_a, run_b] of run names "
-                       f"({', '.join(sorted(map(str, known)))}); got {pair!r}")
+    def is_pair(p: Any) -> bool:
+        return isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) and x in known for x in p)
+
+    if not all(is_pair(p) for p in pairs):
+        _bad_input(f"{path}: compare must list pairs [run_a, run_b] of run names "
+                   f"({', '.join(sorted(map(str, known)))}); got {spec['compare']!r}")
     if not isinstance(spec["common"], dict):
         _bad_input(f"{path}: common must be a mapping of --set overrides")
     spec["base"] = str((ROOT / spec["base"]).resolve()) if not Path(spec["base"]).is_absolute() else spec["base"]
@@ -317,7 +319,7 @@ def report(spec: dict[str, Any]) -> Path:
           f"| run | held-out success, mean [95% CI over seeds] | per seed | weights per seed | "
           f"vs {reference} (95% CI) | vs random (95% CI) | steps | wall min |",
           "| --- | --- | --- | --- | --- | --- | ---: | --- |", *rows, ""]
-    pairs = [(a, b) for a, b in spec.get("compare", []) if a in by_run and b in by_run]
+    pairs = [(a, b) for a, b in spec["compare"] if a in by_run and b in by_run]
     if pairs:
         md += ["| comparison | difference in held-out success (95% CI, tasks and seeds resampled) "
                "| seeds |", "| --- | --- | --- |"]

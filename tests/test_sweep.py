@@ -144,6 +144,9 @@ def test_compare_pairs_get_a_paired_difference(sweep, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         sweep.load_sweep(_write(tmp_path, text + "compare: [[a, c]]\n"))
     assert exc.value.code == 2 and "compare must list pairs" in capsys.readouterr().err
+    assert sweep.load_sweep(_write(tmp_path, text + "compare:\n"))["compare"] == []  # empty: none
+    with pytest.raises(SystemExit):  # malformed, not a traceback
+        sweep.load_sweep(_write(tmp_path, text + "compare: [[[a], b]]\n"))
 
 
 SWEEPS = sorted(p for p in (ROOT / "configs" / "demo").glob("*.yaml") if not p.name.endswith("_base.yaml"))
