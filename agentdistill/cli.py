@@ -154,8 +154,9 @@ def probe_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
 
 
 def _outputs(path: Path) -> list[Path]:
-    """The files an eval run writes for episodes file ``path`` (episodes, summary, partial)."""
-    return [path, summary_path_for(path), partial_path_for(path)]
+    """The files an eval run writes for episodes file ``path`` (episodes, summary, partial
+    and the partial's settings)."""
+    return [path, summary_path_for(path), partial_path_for(path), partial_settings_path_for(path)]
 
 
 def summary_path_for(path: Path) -> Path:
@@ -166,6 +167,63 @@ def summary_path_for(path: Path) -> Path:
 def partial_path_for(path: Path) -> Path:
     """Where episodes are appended as they finish, before the final rename to ``path``."""
     return path.with_name(path.name + ".partial")
+
+
+def partial_settings_path_for(path: Path) -> Path:
+    """The settings of the run writing ``partial_path_for(path)`` (what ``--resume`` checks)."""
+    return path.with_name(path.name + ".partial.settings.json")
+
+
+#: Settings that may differ between an interrupted run and its resumption.
+RESUME_FREE_SETTINGS = ("agentdistill_version", "git")
+
+
+def load_resumable(out: Path, settings: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The finished episodes of the interrupted eval run at ``out``, and where they came from.
+
+    After a crash or kill they are in ``<out>.partial`` (a last line torn by the kill is
+    skipped); after Ctrl-C in ``<out>`` itself. The run's recorded settings must equal
+    ``settings`` except :data:`RESUME_FREE_SETTINGS`, else BadParameter says which differ.
+    """
+    from agentdistill.agents.trajectory import iter_jsonl
+
+    partial = partial_path_for(out)
+    if partial.exists():
+        source, recorded_at = partial, partial_settings_path_for(out)
+    elif out.exists():
+        source, recorded_at = out, summary_path_for(out)
+    else:
+        raise typer.BadParameter(
+            f"nothing to resume: neither {out} nor {partial} exists; run without --resume",
+            param_hint="--resume",
+        )
+    try:
+        episodes = list(iter_jsonl(source, skip_torn_tail=source == partial))
+        recorded = json.loads(recorded_at.read_text(encoding="utf-8")).get("protocol")
+    except FileNotFoundError:
+        recorded = None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise typer.BadParameter(f"cannot resume from {source}: {str(exc).splitlines()[0]}",
+                                 param_hint="--resume") from exc
+    if not isinstance(recorded, dict):
+        raise typer.BadParameter(
+            f"{recorded_at} does not record the settings of {source}, so a resumed run could "
+            "not be checked to play the same way; start a new --out",
+            param_hint="--resume",
+        )
+    now = json.loads(json.dumps(settings, default=str))
+    differ = [k for k in sorted(set(recorded) | set(now))
+              if k not in RESUME_FREE_SETTINGS and recorded.get(k) != now.get(k)]
+    if differ:
+        k = differ[0]
+        raise typer.BadParameter(
+            f"{source} was played with other settings ({k}: {recorded.get(k)!r} there, "
+            f"{now.get(k)!r} now; {len(differ)} setting(s) differ); resume with the same "
+            "options, or start a new --out",
+            param_hint="--resume",
+        )
+    return episodes, {"from": str(source), "episodes_finished": len(episodes),
+                      "earlier_git": recorded.get("git")}
 
 
 def resolve_out(out: Path | None, default: Path, overwrite: bool) -> Path:
@@ -431,13 +489,19 @@ def eval_cmd(
     env_kwargs: str | None = typer.Option(
         None, help='JSON object of env constructor kwargs, e.g. \'{"render_style": "ragen"}\''
     ),
+    resume: bool = typer.Option(
+        False, "--resume",
+        help="continue the interrupted run at --out with the same options: keep its finished "
+        "episodes (OUT.partial after a crash or kill, OUT after Ctrl-C), play the rest",
+    ),
 ) -> None:
     """Roll a policy out on seeded tasks; print success (95% Wilson CI) / score / turns /
     invalid actions, overall and per task type.
 
     Episodes are appended to ``<out>.partial`` as they finish (nothing is lost on Ctrl-C
     or a crash), then written in seed order to ``<out>`` by an atomic rename, so an
-    earlier file is never truncated; a summary JSON is written next to it.
+    earlier file is never truncated; a summary JSON is written next to it. ``--resume``
+    continues an interrupted run from those files.
     """
     from agentdistill.agents.trajectory import episode_to_json, save_jsonl
     from agentdistill.envs.core import SPLITS
@@ -466,8 +530,12 @@ def eval_cmd(
         raise typer.BadParameter("give a JSON object", param_hint="--env-kwargs")
     if all_tasks and tasks_file is not None:
         raise typer.BadParameter("give --all-tasks or --tasks, not both", param_hint="--tasks")
+    if resume and (out is None or overwrite):
+        raise typer.BadParameter(
+            "give the --out of the run to continue" if out is None
+            else "give --resume or --overwrite, not both", param_hint="--resume")
     name = f"{_slug(env)}-{_slug(model if policy.startswith('openai:') and model else policy)}"
-    out = resolve_out(out, Path("runs") / "eval" / f"{name}.jsonl", overwrite)
+    out = resolve_out(out, Path("runs") / "eval" / f"{name}.jsonl", overwrite or resume)
     probe_env(env, extra_kwargs)
     try:
         if all_tasks:
@@ -502,9 +570,33 @@ def eval_cmd(
         tokenizer=tokenizer,
     )
     seeds = [t.seed for t in task_list]
+    max_new = getattr(getattr(agent, "sampling", None), "max_new_tokens", None)
+    sampling = {"temperature": temperature, "top_p": top_p, "seed": seed,
+                "max_new_tokens": max_new, "response_prefix": getattr(agent, "response_prefix", None),
+                "history_k": history_k}
+    settings = protocol.run_settings(
+        env, split=split, env_kwargs=extra_kwargs, max_turns=max_turns, policy=policy,
+        sampling=sampling, dtype=_weight_dtype(policy, dtype, device), device=device,
+        samples=samples, tasks=tasks_desc)
+    kept: list[Any] = []
+    resumed = None
+    if resume:
+        earlier, resumed = load_resumable(out, settings)
+        try:
+            kept, todo = protocol.resume_split(env, task_list, samples, earlier)
+        except ValueError as exc:
+            raise typer.BadParameter(f"cannot resume from {resumed['from']}: {exc}",
+                                     param_hint="--resume") from exc
+        resumed.update(episodes_kept=len(kept), tasks_left=len(todo))
+        console.print(f"resuming {resumed['from']}: {len(kept)} episodes kept, "
+                      f"{len(todo)} of {len(task_list)} tasks left")
     partial = partial_path_for(out)
     try:
-        fh = partial.open("w", encoding="utf-8")
+        # Kept episodes first (a kill during this run keeps them too), then the new ones.
+        save_jsonl(kept, partial)
+        _write_text_atomic(partial_settings_path_for(out),
+                           json.dumps({"protocol": settings}, indent=2, default=str) + "\n")
+        fh = partial.open("a", encoding="utf-8")
     except OSError as exc:
         raise typer.BadParameter(
             f"cannot write {partial}: {exc.strerror or exc}; choose another --out",
@@ -527,15 +619,18 @@ def eval_cmd(
             progress=progress,
             on_episode=write,
             batch_size=batch_size,
+            finished=kept,
         )
     interrupted = len(done) < len(seeds) * samples
     if not done:  # interrupted before any episode finished: leave an earlier --out alone
         partial.unlink(missing_ok=True)
+        partial_settings_path_for(out).unlink(missing_ok=True)
         console.print("[yellow]interrupted before any episode finished; nothing written")
         raise typer.Exit(130)
     # Seed order (the partial file is in finishing order), then an atomic rename.
     save_jsonl(done, out)
     partial.unlink(missing_ok=True)
+    partial_settings_path_for(out).unlink(missing_ok=True)
     summary = protocol.protocol_summary(done, samples)
     console.print(protocol.protocol_table(summary, f"{policy} on {env}", samples))
     summary_path = summary_path_for(out)
@@ -548,24 +643,19 @@ def eval_cmd(
         "split": split,
         "temperature": temperature,
         "top_p": top_p,
-        "max_new_tokens": getattr(getattr(agent, "sampling", None), "max_new_tokens", None),
+        "max_new_tokens": max_new,
         "response_prefix": getattr(agent, "response_prefix", None),
         "history_k": history_k,
         "batch_size": batch_size,
         "interrupted": interrupted,
         "episodes_file": str(out),
+        # this invocation's; a resumed run's earlier part is not counted
         "wall_s": round(time.perf_counter() - started, 1),
         "machine": protocol.machine(load_start),
-        "protocol": protocol.run_settings(
-            env, split=split, env_kwargs=extra_kwargs, max_turns=max_turns, policy=policy,
-            sampling={"temperature": temperature, "top_p": top_p, "seed": seed,
-                      "max_new_tokens": getattr(getattr(agent, "sampling", None),
-                                                "max_new_tokens", None),
-                      "response_prefix": getattr(agent, "response_prefix", None),
-                      "history_k": history_k},
-            dtype=_weight_dtype(policy, dtype, device), device=device, samples=samples,
-            tasks=tasks_desc),
+        "protocol": settings,
     }
+    if resumed is not None:
+        meta["resumed"] = resumed
     _write_text_atomic(summary_path, json.dumps({**meta, "results": summary}, indent=2) + "\n")
     console.print(f"episodes: {out}\nsummary: {summary_path}")
     if interrupted:

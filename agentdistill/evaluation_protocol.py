@@ -345,19 +345,61 @@ def run_settings(env_id: str, *, split: str, env_kwargs: Mapping[str, Any] | Non
     }
 
 
+def resume_split(env_id: str, tasks: Sequence[Task], samples: int,
+                 finished: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """Which of an interrupted run's ``finished`` episodes a resumed run keeps, and the
+    indices of the tasks it still has to play.
+
+    A task is kept when all its ``samples`` episodes finished; a task with only some of them
+    is played again in full (its copies form one group). An episode that is not one of this
+    task list's (another env, seed or list) raises ValueError.
+    """
+    from agentdistill.agents.rollout import episode_ids
+
+    ids = episode_ids(env_id, [t.seed for t in tasks], samples)
+    earlier = {e.episode_id: e for e in finished}
+    strangers = sorted(set(earlier) - {eid for row in ids for eid in row})
+    if strangers:
+        raise ValueError(f"episode {strangers[0]!r} is not one of this run's tasks "
+                         f"({len(strangers)} such); was it played on another env or task list?")
+    complete = [all(eid in earlier for eid in row) for row in ids]
+    kept = [earlier[eid] for row, done in zip(ids, complete, strict=True) if done for eid in row]
+    return kept, [i for i, done in enumerate(complete) if not done]
+
+
 def play(agent: Any, env_id: str, tasks: Sequence[Task], *, samples: int = 1,
          max_turns: int | None = None, env_kwargs: Mapping[str, Any] | None = None,
          batch_size: int | None = None, progress: bool = False,
-         on_episode: Any = None) -> list[Any]:
-    """Play every task ``samples`` times (copies share ``group_id`` = the task's index)."""
-    from agentdistill.agents.rollout import rollout
+         on_episode: Any = None, finished: Sequence[Any] = ()) -> list[Any]:
+    """Play every task ``samples`` times (copies share ``group_id`` = the task's index).
+
+    ``finished``: episodes an earlier, interrupted run of the same task list already played
+    (``agentdistill eval --resume``); the tasks :func:`resume_split` keeps are not played
+    again. The result holds kept and new episodes in task order, with the ids and
+    ``group_id`` one uninterrupted run gives; ``on_episode`` sees only the new ones.
+    """
+    from agentdistill.agents.rollout import episode_ids, rollout
 
     if samples < 1:
         raise ValueError("samples must be >= 1")
-    return rollout(agent, env_id, [t.seed for t in tasks],
-                   task_options=[dict(t.options) for t in tasks], group_size=samples,
-                   max_turns=max_turns, env_kwargs=dict(env_kwargs or {}),
-                   batch_size=batch_size, progress=progress, on_episode=on_episode)
+    kept, todo = resume_split(env_id, tasks, samples, finished)
+    ids = episode_ids(env_id, [t.seed for t in tasks], samples)
+    position = {eid: (i, g) for i, row in enumerate(ids) for g, eid in enumerate(row)}
+    # The rollout numbers the tasks it plays 0..len(todo)-1: map its ids back to the full run's.
+    sub_ids = episode_ids(env_id, [tasks[i].seed for i in todo], samples)
+    renamed = {sub_ids[j][g]: (i, ids[i][g]) for j, i in enumerate(todo) for g in range(samples)}
+
+    def report(episode: Any) -> None:
+        episode.group_id, episode.episode_id = renamed[episode.episode_id]
+        if on_episode is not None:
+            on_episode(episode)
+
+    played = rollout(agent, env_id, [tasks[i].seed for i in todo],
+                     task_options=[dict(tasks[i].options) for i in todo], group_size=samples,
+                     max_turns=max_turns, env_kwargs=dict(env_kwargs or {}),
+                     batch_size=batch_size, progress=progress, on_episode=report) if todo else []
+    # ``report`` saw (and relabelled) every episode the rollout returns: the same objects.
+    return sorted([*kept, *played], key=lambda e: position[e.episode_id])
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -385,3 +385,88 @@ def test_trainer_main_bad_set_value(tmp_path, capsys):
     assert main([str(cfg), "--set", "optim.lr=[1,"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not valid YAML" in err
+
+
+# --- eval --resume: a long run survives being stopped ------------------------------------
+def _stop_expert_at_call(monkeypatch, n: int, error: type[BaseException]) -> None:
+    """Make the expert policy raise ``error`` on its ``n``-th batched call."""
+    from agentdistill.agents import policies
+
+    real_act, calls = policies.ExpertPolicy.act, []
+
+    def act(self, requests):
+        calls.append(1)
+        if len(calls) == n:
+            raise error("stopped")
+        return real_act(self, requests)
+
+    monkeypatch.setattr(policies.ExpertPolicy, "act", act)
+
+
+def _episode_dicts(path):
+    return [e.to_dict() for e in load_jsonl(path)]
+
+
+def test_eval_resume_after_ctrl_c_equals_one_run(tmp_path, monkeypatch):
+    whole = tmp_path / "whole.jsonl"
+    assert _eval("--policy", "expert", "--episodes", "8", "--out", str(whole)).exit_code == 0
+    out = tmp_path / "cut.jsonl"
+    with monkeypatch.context() as patch:
+        _stop_expert_at_call(patch, 6, KeyboardInterrupt)
+        res = _eval("--policy", "expert", "--episodes", "8", "--batch-size", "2", "--out", str(out))
+    assert res.exit_code == 130, res.output
+    first = load_jsonl(out)
+    assert 0 < len(first) < 8
+    res = _eval("--policy", "expert", "--episodes", "8", "--batch-size", "2", "--out", str(out),
+                "--resume")
+    assert res.exit_code == 0, res.output
+    assert f"{len(first)} episodes kept, {8 - len(first)} of 8 tasks left" in " ".join(
+        res.output.split())
+    assert _episode_dicts(out) == _episode_dicts(whole)
+    summary = json.loads((tmp_path / "cut.summary.json").read_text())
+    assert not summary["interrupted"] and summary["results"]["all"]["episodes"] == 8
+    assert summary["resumed"]["from"] == str(out)
+    assert summary["resumed"]["episodes_kept"] == len(first)
+    assert summary["resumed"]["tasks_left"] == 8 - len(first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cut.jsonl", "cut.summary.json", "whole.jsonl", "whole.summary.json"]
+
+
+def test_eval_resume_after_crash_skips_torn_line(tmp_path, monkeypatch):
+    whole = tmp_path / "whole.jsonl"
+    assert _eval("--policy", "expert", "--episodes", "8", "--out", str(whole)).exit_code == 0
+    out = tmp_path / "e.jsonl"
+    with monkeypatch.context() as patch:
+        _stop_expert_at_call(patch, 8, RuntimeError)
+        res = _eval("--policy", "expert", "--episodes", "8", "--batch-size", "1", "--out", str(out))
+    assert isinstance(res.exception, RuntimeError) and not out.exists()
+    partial = tmp_path / "e.jsonl.partial"
+    finished = len(load_jsonl(partial))
+    assert 0 < finished < 8
+    with partial.open("a") as fh:  # what a kill in the middle of a write leaves
+        fh.write('{"episode_id": "Sokoban-v0-s7-g0", "tur')
+    res = _eval("--policy", "expert", "--episodes", "8", "--out", str(out), "--resume")
+    assert res.exit_code == 0, res.output
+    assert f"{finished} episodes kept" in " ".join(res.output.split())
+    assert _episode_dicts(out) == _episode_dicts(whole)
+    assert not partial.exists() and not (tmp_path / "e.jsonl.partial.settings.json").exists()
+
+
+def test_eval_resume_refuses_other_settings_and_bad_use(tmp_path, monkeypatch):
+    out = tmp_path / "e.jsonl"
+    with monkeypatch.context() as patch:
+        _stop_expert_at_call(patch, 8, RuntimeError)
+        _eval("--policy", "expert", "--episodes", "8", "--batch-size", "1", "--out", str(out))
+    before = (tmp_path / "e.jsonl.partial").read_bytes()
+    line = _one_error_line(_eval("--policy", "expert", "--episodes", "8", "--max-turns", "5",
+                                 "--out", str(out), "--resume"))
+    assert "--resume" in line and "max_turns" in line and "same options" in line
+    line = _one_error_line(_eval("--policy", "random", "--episodes", "8", "--out", str(out),
+                                 "--resume"))
+    assert "policy" in line
+    assert (tmp_path / "e.jsonl.partial").read_bytes() == before  # nothing lost
+    assert "give the --out" in _one_error_line(_eval("--policy", "expert", "--resume"))
+    assert "not both" in _one_error_line(
+        _eval("--policy", "expert", "--out", str(out), "--resume", "--overwrite"))
+    assert "nothing to resume" in _one_error_line(
+        _eval("--policy", "expert", "--out", str(tmp_path / "none.jsonl"), "--resume"))

@@ -161,3 +161,27 @@ def test_api_evaluate_all_tasks_greedy_by_default():
     res = evaluate("expert", "agentdistill/Sokoban-v0", tasks=protocol.all_tasks(
         "agentdistill/Sokoban-v0", "test")[:5], samples=2)
     assert res["tasks"] == 5 and res["episodes"] == 10 and res["pass@2"] == 1.0
+
+
+def test_resume_split_and_play_replay_incomplete_groups():
+    """A task with some of its samples finished is played again in full; ids and group ids
+    of a resumed play are those of one uninterrupted play."""
+    from agentdistill.agents.policies import ExpertPolicy
+
+    env_id = "agentdistill/Sokoban-v0"
+    tasks = [protocol.Task(f"seed-{s}", s) for s in (3, 4, 3, 5)]  # a repeated seed
+    whole = protocol.play(ExpertPolicy(), env_id, tasks, samples=2)
+    assert [e.episode_id for e in whole][:4] == [
+        "Sokoban-v0-s3-g0", "Sokoban-v0-s3-g1", "Sokoban-v0-s4-g0", "Sokoban-v0-s4-g1"]
+    finished = [whole[0], whole[1], whole[2], whole[5]]  # task 0 whole, task 1 and 2 halves
+    kept, todo = protocol.resume_split(env_id, tasks, 2, finished)
+    assert kept == whole[:2] and todo == [1, 2, 3]
+    seen = []
+    resumed = protocol.play(ExpertPolicy(), env_id, tasks, samples=2, finished=finished,
+                            on_episode=seen.append)
+    assert len(seen) == 6 and resumed[:2] == whole[:2]
+    assert [(e.episode_id, e.group_id, e.seed) for e in resumed] == [
+        (e.episode_id, e.group_id, e.seed) for e in whole]
+    assert [e.to_dict() for e in resumed] == [e.to_dict() for e in whole]
+    with pytest.raises(ValueError, match="not one of this run's tasks"):
+        protocol.resume_split(env_id, tasks[:1], 2, finished)

@@ -70,7 +70,8 @@ class _Slot:
     done: bool = False
 
 
-def _episode_ids(env_id: str, seeds: Sequence[int | None], group_size: int) -> list[list[str]]:
+def episode_ids(env_id: str, seeds: Sequence[int | None], group_size: int) -> list[list[str]]:
+    """The ids :func:`rollout` gives its episodes: ``ids[i][g]`` for seed ``i``, copy ``g``."""
     name = env_id.rsplit("/", 1)[-1]
     seen: dict[Any, int] = {}
     ids = []
@@ -124,7 +125,7 @@ def rollout(
     make_kwargs = dict(env_kwargs or {})
     if max_turns is not None:
         make_kwargs["max_episode_steps"] = int(max_turns)
-    ids = _episode_ids(env_id, seeds, group_size)
+    ids = episode_ids(env_id, seeds, group_size)
     pending = [
         (i * group_size + g, seed, i, ids[i][g])
         for i, seed in enumerate(seeds)

@@ -140,11 +140,13 @@ def save_jsonl(episodes: Iterable[Episode], path: str | Path, append: bool = Fal
     return path
 
 
-def iter_jsonl(path: str | Path) -> Iterator[Episode]:
+def iter_jsonl(path: str | Path, skip_torn_tail: bool = False) -> Iterator[Episode]:
     """Read episodes back; a malformed line raises ValueError naming the line number.
 
     A missing path raises FileNotFoundError; a directory, non-UTF-8 text or a line nested
     too deeply for the JSON parser raise ValueError, each with a one-line message.
+    ``skip_torn_tail``: a last line that is not JSON and has no newline (a writer killed
+    mid-line, e.g. an eval's ``.partial`` file) is skipped instead.
     """
     path = Path(path)
     if not path.exists():
@@ -159,6 +161,8 @@ def iter_jsonl(path: str | Path) -> Iterator[Episode]:
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as exc:
+                    if skip_torn_tail and not line.endswith("\n"):
+                        return
                     raise ValueError(f"{path}:{lineno}: not an episode record ({exc})") from None
                 except RecursionError:
                     raise ValueError(f"{path}:{lineno}: nested too deeply to be an episode record") from None
