@@ -407,13 +407,22 @@ def _episode_dicts(path):
     return [e.to_dict() for e in load_jsonl(path)]
 
 
-def test_eval_resume_after_ctrl_c_equals_one_run(tmp_path, monkeypatch):
+def _whole_and_stopped(tmp_path, monkeypatch, name, call, error, batch_size):
+    """An uninterrupted 8-episode expert run, and the same run written to ``name`` and
+    stopped by ``error`` at the expert's ``call``-th batched call."""
     whole = tmp_path / "whole.jsonl"
     assert _eval("--policy", "expert", "--episodes", "8", "--out", str(whole)).exit_code == 0
-    out = tmp_path / "cut.jsonl"
+    out = tmp_path / name
     with monkeypatch.context() as patch:
-        _stop_expert_at_call(patch, 6, KeyboardInterrupt)
-        res = _eval("--policy", "expert", "--episodes", "8", "--batch-size", "2", "--out", str(out))
+        _stop_expert_at_call(patch, call, error)
+        res = _eval("--policy", "expert", "--episodes", "8", "--batch-size", str(batch_size),
+                    "--out", str(out))
+    return whole, out, res
+
+
+def test_eval_resume_after_ctrl_c_equals_one_run(tmp_path, monkeypatch):
+    whole, out, res = _whole_and_stopped(tmp_path, monkeypatch, "cut.jsonl", 6,
+                                         KeyboardInterrupt, 2)
     assert res.exit_code == 130, res.output
     first = load_jsonl(out)
     assert 0 < len(first) < 8
@@ -433,12 +442,7 @@ def test_eval_resume_after_ctrl_c_equals_one_run(tmp_path, monkeypatch):
 
 
 def test_eval_resume_after_crash_skips_torn_line(tmp_path, monkeypatch):
-    whole = tmp_path / "whole.jsonl"
-    assert _eval("--policy", "expert", "--episodes", "8", "--out", str(whole)).exit_code == 0
-    out = tmp_path / "e.jsonl"
-    with monkeypatch.context() as patch:
-        _stop_expert_at_call(patch, 8, RuntimeError)
-        res = _eval("--policy", "expert", "--episodes", "8", "--batch-size", "1", "--out", str(out))
+    whole, out, res = _whole_and_stopped(tmp_path, monkeypatch, "e.jsonl", 8, RuntimeError, 1)
     assert isinstance(res.exception, RuntimeError) and not out.exists()
     partial = tmp_path / "e.jsonl.partial"
     finished = len(load_jsonl(partial))
