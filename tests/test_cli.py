@@ -469,6 +469,11 @@ def test_eval_resume_refuses_other_settings_and_bad_use(tmp_path, monkeypatch):
                                  "--resume"))
     assert "policy" in line
     assert (tmp_path / "e.jsonl.partial").read_bytes() == before  # nothing lost
+    lines = before.decode().splitlines(keepends=True)
+    (tmp_path / "e.jsonl.partial").write_text("".join([lines[0], "garbage\n", *lines[1:]]))
+    line = _one_error_line(_eval("--policy", "expert", "--episodes", "8", "--out", str(out),
+                                 "--resume"))
+    assert "cannot resume from" in line and "e.jsonl.partial:2" in line
     assert "give the --out" in _one_error_line(_eval("--policy", "expert", "--resume"))
     assert "not both" in _one_error_line(
         _eval("--policy", "expert", "--out", str(out), "--resume", "--overwrite"))
