@@ -266,3 +266,40 @@ def test_buffered_generation_cache_equals_dynamic_cache(tiny_lm, monkeypatch):
     plain = backend.generate(prompts, params)
     assert [g.token_ids for g in buffered] == [g.token_ids for g in plain]
     assert [g.logprobs for g in buffered] == [g.logprobs for g in plain]
+
+
+# --- length buckets -------------------------------------------------------------------------------------
+def test_plan_length_buckets_groups_by_length():
+    from agentdistill.agents.backends.hf import plan_length_buckets
+
+    # one long prompt among short ones: it gets its own group once the padding saved
+    # (7 x 900 tokens) outweighs one more group's overhead
+    lengths = [300, 280, 310, 1200, 290, 305, 300, 295]
+    assert plan_length_buckets(lengths, overhead=600) == [[0, 1, 2, 4, 5, 6, 7], [3]]
+    assert plan_length_buckets(lengths, overhead=10_000) == [list(range(8))]
+    assert plan_length_buckets([300] * 5, overhead=0) == [list(range(5))]
+    assert plan_length_buckets([7], overhead=0) == [[0]]
+    assert plan_length_buckets([], overhead=0) == [[]]
+    # three length classes and a small overhead: three groups, every row once, shortest first
+    groups = plan_length_buckets([10, 500, 11, 1000, 502, 9], overhead=5)
+    assert groups == [[0, 2, 5], [1, 4], [3]]
+
+
+def test_length_buckets_greedy_equals_one_padded_batch(tiny_lm):
+    model, tok = tiny_lm
+    short = _sokoban_prompts(tok)
+    long_prompt = short[1] + tok("word " * 400, add_special_tokens=False)["input_ids"]
+    prompts = [short[0], long_prompt, short[2], short[3]]
+    bucketed, padded = HFBackend(model, tok), HFBackend(model, tok, length_buckets=False)
+    greedy = SamplingParams(max_new_tokens=8, temperature=0.0, stop=())
+    assert len(bucketed._buckets(prompts, greedy)) == 2  # the long prompt is split off
+    a, b = bucketed.generate(prompts, greedy), padded.generate(prompts, greedy)
+    assert [g.token_ids for g in a] == [g.token_ids for g in b]
+    for ga, gb in zip(a, b, strict=True):
+        assert ga.logprobs == pytest.approx(gb.logprobs, abs=1e-4)
+    # sampled batches stay one batch, so a seed gives the same samples as before
+    sampled = SamplingParams(max_new_tokens=8, temperature=1.0, seed=3, stop=())
+    assert bucketed._buckets(prompts, sampled) == [[0, 1, 2, 3]]
+    assert [g.token_ids for g in bucketed.generate(prompts, sampled)] == [
+        g.token_ids for g in padded.generate(prompts, sampled)
+    ]

@@ -31,6 +31,14 @@ single padded pass. :func:`shared_prefix_response_logits` does the same for scor
 
 Generation writes KV into preallocated buffers (:func:`generation_cache`) instead of
 concatenating the whole cache with every token; the numbers are unchanged.
+
+Length buckets (``length_buckets=True``, the default; greedy only): a left-padded prefill
+costs rows x longest prompt, so one long prompt (a WebShop product page of 1,200 tokens
+among 300-token search pages) makes every row pay its length. :func:`plan_length_buckets`
+splits such a batch into groups of similar length when the padding saved outweighs an
+extra prefix encoding and decode loop. Greedy tokens do not depend on the grouping (up to
+float rounding); sampled batches are never split, because their rows draw from one
+generator stream in batch order and a seed must give the same samples.
 """
 
 from __future__ import annotations
@@ -78,6 +86,8 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
 # --- shared-prefix KV -------------------------------------------------------------------
 #: a shared encoding is used only when it skips at least this many prompt tokens
 MIN_SAVED_TOKENS = 32
+# Cost of one decode step of a batch, in prompt tokens of prefill, for bucket planning.
+DECODE_STEP_TOKENS = 32
 
 
 def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
@@ -130,6 +140,33 @@ def plan_prefix(prompts: Sequence[Sequence[int]]) -> PrefixPlan:
 def sharing_pays(plan: PrefixPlan, prompts: Sequence[Sequence[int]]) -> bool:
     """True when the shared encoding skips at least ``MIN_SAVED_TOKENS`` prompt tokens."""
     return sum(len(x) for x in prompts) - plan.encoded_tokens >= MIN_SAVED_TOKENS
+
+
+def plan_length_buckets(lengths: Sequence[int], overhead: int) -> list[list[int]]:
+    """Row groups (each in row order, groups by length) minimising padded prefill cost.
+
+    A group's cost is ``len(group) * max(lengths in group) + overhead``; the groups are
+    contiguous runs of the rows sorted by length, found by dynamic programming (O(n^2)).
+    One group (all rows, in order) unless splitting saves more than ``overhead`` per
+    extra group.
+    """
+    n = len(lengths)
+    if n < 2:
+        return [list(range(n))]
+    order = sorted(range(n), key=lambda i: (lengths[i], i))
+    best = [0] + [0] * n  # best[j]: cost of grouping the j shortest rows
+    cut = [0] * (n + 1)  # cut[j]: where the last group of the j shortest rows starts
+    for j in range(1, n + 1):
+        longest = lengths[order[j - 1]]
+        best[j], cut[j] = min(
+            (best[i] + (j - i) * longest + overhead, i) for i in range(j)
+        )
+    groups: list[list[int]] = []
+    j = n
+    while j > 0:
+        groups.append(sorted(order[cut[j] : j]))
+        j = cut[j]
+    return groups[::-1]
 
 
 def left_pad(
@@ -310,6 +347,8 @@ class HFBackend(Backend):
         max_batch_size: prompts per forward pass; larger lists are split into chunks.
         share_prefix: encode the batch's common prompt prefix and duplicate prompts once
             (see module docstring); False is the plain padded pass.
+        length_buckets: generate greedy batches of very unequal prompt lengths in groups
+            of similar length (see module docstring); False is one padded batch.
     """
 
     def __init__(
@@ -318,11 +357,13 @@ class HFBackend(Backend):
         tokenizer: Any,
         max_batch_size: int = 64,
         share_prefix: bool = True,
+        length_buckets: bool = True,
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch_size = max(1, int(max_batch_size))
         self.share_prefix = bool(share_prefix)
+        self.length_buckets = bool(length_buckets)
         self._cache_kw = _cache_kwarg(model)
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else tokenizer.eos_token_id)
@@ -351,12 +392,22 @@ class HFBackend(Backend):
             generator.manual_seed(int(params.seed))
         out: list[Generation] = []
         for start in range(0, len(prompts), self.max_batch_size):
-            out.extend(
-                self._generate_batch(
-                    prompts[start : start + self.max_batch_size], params, generator
-                )
-            )
+            chunk = prompts[start : start + self.max_batch_size]
+            done: dict[int, Generation] = {}
+            for rows in self._buckets(chunk, params):
+                gens = self._generate_batch([chunk[i] for i in rows], params, generator)
+                done.update(zip(rows, gens, strict=True))
+            out.extend(done[i] for i in range(len(chunk)))
         return out
+
+    def _buckets(self, prompts: list[list[int]], params: SamplingParams) -> list[list[int]]:
+        """Row groups of one chunk to generate separately: length buckets for greedy, else
+        all rows (in order)."""
+        if not self.length_buckets or params.temperature != 0 or len(prompts) < 2:
+            return [list(range(len(prompts)))]
+        shared = common_prefix_len(prompts) if self.share_prefix else 0
+        overhead = shared + DECODE_STEP_TOKENS * params.max_new_tokens
+        return plan_length_buckets([len(p) - shared for p in prompts], overhead)
 
     def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         return left_pad(seqs, self.pad_id, self.device)
