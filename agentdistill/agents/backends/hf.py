@@ -2,8 +2,9 @@
 
 Why our own loop: we need, per sampled token, the model's log-prob, per-sequence stop
 strings, and finished rows dropped from the batch; ``model.generate`` makes all three
-awkward. The loop runs one prefill over the left-padded batch, then one forward per new
-token over the still-running rows (their KV cache rows are selected in place).
+awkward. The loop runs one prefill over the left-padded batch (or each length bucket of
+it, below), then one forward per new token over the still-running rows (their KV cache
+rows are selected in place).
 
 Conventions (shared with the trainer, which recomputes these numbers):
 
